@@ -1,0 +1,1 @@
+"""Control groups: layout detection, one manager per layout, one class per controller."""

@@ -1,0 +1,1 @@
+"""Images: references, registry client, content store and layer unpacking (a later issue)."""

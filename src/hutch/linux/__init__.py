@@ -1,0 +1,1 @@
+"""Thin ctypes wrappers over the Linux syscalls and /proc files that the standard library lacks."""
