@@ -1,0 +1,103 @@
+"""Reading and writing cgroup files, turning OSError into a one-line CgroupError."""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+
+from hutch.cgroups.resources import CgroupError
+
+_RMDIR_RETRY_SECONDS = 1.0
+
+
+def _error(action: str, path: str, exc: OSError) -> CgroupError:
+    reason = exc.strerror or str(exc)
+    return CgroupError(f"{action} {path}: {reason}", exc.errno)
+
+
+def read(path: str) -> str:
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read()
+    except OSError as exc:
+        raise _error("cannot read", path, exc) from None
+
+
+def read_or_none(path: str) -> str | None:
+    """Content of a file that may be absent on this kernel, or None."""
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def read_int_or_none(path: str) -> int | None:
+    text = read_or_none(path)
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def read_keyed(path: str) -> dict[str, str]:
+    """Parse a flat-keyed file such as cpu.stat ("key value" per line); {} when absent."""
+    text = read_or_none(path)
+    if text is None:
+        return {}
+    pairs = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        pairs[key] = value.strip()
+    return pairs
+
+
+def read_pids(path: str) -> list[int]:
+    text = read_or_none(path)
+    return [int(word) for word in text.split()] if text else []
+
+
+def exists(path: str) -> bool:
+    return os.path.exists(path)
+
+
+def write(path: str, value: str | int) -> None:
+    text = str(value)
+    try:
+        # cgroupfs takes each write(2) as one command: no buffering, no O_TRUNC needed.
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, text.encode("ascii"))
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise _error(f"cannot write {text} to", path, exc) from None
+
+
+def make_dir(path: str) -> bool:
+    """Create one directory; False when it already existed."""
+    try:
+        os.mkdir(path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise _error("cannot create", path, exc) from None
+
+
+def remove_dir(path: str) -> None:
+    """rmdir a cgroup; absent is fine, EBUSY is retried because exiting tasks leave it late."""
+    deadline = time.monotonic() + _RMDIR_RETRY_SECONDS
+    while True:
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise _error("cannot remove", path, exc) from None
+        time.sleep(0.01)

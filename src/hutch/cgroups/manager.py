@@ -1,0 +1,130 @@
+"""The Manager interface shared by the v1, v2 and hybrid managers, and the logic they have in common."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from hutch.cgroups import fs
+from hutch.cgroups.resources import CgroupError, Resources, Stats
+
+_EMPTY_TIMEOUT_SECONDS = 2.0
+_KILL_ROUNDS = 20
+
+
+class Manager(Protocol):
+    path: str
+
+    def directories(self) -> list[str]: ...
+    def create(self) -> None: ...
+    def apply(self, res: Resources) -> None: ...
+    def add_process(self, pid: int) -> None: ...
+    def join_fds(self) -> list[int]: ...
+    def stats(self) -> Stats: ...
+    def oom_kills(self) -> int: ...
+    def pids(self) -> list[int]: ...
+    def kill(self) -> None: ...
+    def destroy(self) -> None: ...
+
+
+def normalize_path(path: str) -> str:
+    """The cgroup path relative to each hierarchy's root, without leading or trailing slashes."""
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise CgroupError(f"cgroup path {path!r} must not contain '..'")
+    if not parts:
+        raise CgroupError(f"cgroup path {path!r} names the root cgroup, which hutch never manages")
+    return "/".join(parts)
+
+
+def close_fds(fds: Iterable[int]) -> None:
+    """Close what join_fds returned, once the child has used (or inherited) them."""
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def signal_all(pids: Iterable[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def kill_by_polling(read_pids: Callable[[], list[int]]) -> None:
+    """Without a freezer a task can fork while we kill; repeat until a read shows no unseen pid."""
+    killed: set[int] = set()
+    for _ in range(_KILL_ROUNDS):
+        fresh = [pid for pid in read_pids() if pid not in killed]
+        if not fresh:
+            return
+        signal_all(fresh)
+        killed.update(fresh)
+
+
+class BaseManager:
+    """Operations that look the same in every hierarchy: joining, listing, destroying."""
+
+    path: str
+
+    def directories(self) -> list[str]:
+        """Absolute cgroup directories, one per hierarchy, with the memory hierarchy last."""
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        raise NotImplementedError
+
+    def add_process(self, pid: int) -> None:
+        for directory in self.directories():
+            fs.write(f"{directory}/cgroup.procs", pid)
+
+    def join_fds(self) -> list[int]:
+        """cgroup.procs of every hierarchy opened for writing, memory last; the caller closes them.
+
+        A child writes b"0" to each right before execve, so the runtime's own memory is never
+        charged to the container: writing the memory hierarchy last keeps that window smallest.
+        """
+        fds: list[int] = []
+        for directory in self.directories():
+            path = f"{directory}/cgroup.procs"
+            try:
+                fds.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
+            except OSError as exc:
+                close_fds(fds)
+                raise CgroupError(f"cannot open {path}: {exc.strerror}", exc.errno) from None
+        return fds
+
+    def pids(self) -> list[int]:
+        found: set[int] = set()
+        for directory in self.directories():
+            found.update(fs.read_pids(f"{directory}/cgroup.procs"))
+        return sorted(found)
+
+    def destroy(self) -> None:
+        """Kill what runs in the cgroup and remove its directories; the parents stay."""
+        directories = [d for d in self.directories() if fs.exists(d)]
+        if not directories:
+            return
+        self.kill()
+        self._wait_until_empty()
+        for directory in directories:
+            fs.remove_dir(directory)
+
+    def _wait_until_empty(self) -> None:
+        deadline = time.monotonic() + _EMPTY_TIMEOUT_SECONDS
+        delay = 0.001
+        seen: set[int] = set()
+        while pids := self.pids():
+            if time.monotonic() > deadline:
+                return  # rmdir will then report EBUSY with the path
+            # Only unseen pids: one that forked mid-kill in a hierarchy without freezer. Re-signalling
+            # a pid already killed could hit an unrelated process that recycled it.
+            fresh = [pid for pid in pids if pid not in seen]
+            if fresh and seen:
+                signal_all(fresh)
+            seen.update(pids)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)

@@ -1,0 +1,87 @@
+"""The cgroup v1 manager: one directory per controller hierarchy, each limit written by its controller."""
+
+from __future__ import annotations
+
+from hutch.cgroups import fs
+from hutch.cgroups.controller import Controller
+from hutch.cgroups.layout import CgroupLayout, detect
+from hutch.cgroups.manager import BaseManager, kill_by_polling, normalize_path, signal_all
+from hutch.cgroups.resources import CgroupError, Resources, Stats
+from hutch.cgroups.v1 import freezer
+from hutch.cgroups.v1.cpu import Cpu
+from hutch.cgroups.v1.cpuacct import CpuAcct
+from hutch.cgroups.v1.cpuset import Cpuset, inherit_from_parent
+from hutch.cgroups.v1.freezer import Freezer
+from hutch.cgroups.v1.memory import Memory, oom_kills
+from hutch.cgroups.v1.pids import Pids
+
+# Memory last: join_fds follows this order (see BaseManager.join_fds).
+CONTROLLERS: tuple[Controller, ...] = (Cpuset(), Cpu(), CpuAcct(), Pids(), Freezer(), Memory())
+
+
+class V1Manager(BaseManager):
+    def __init__(self, path: str, layout: CgroupLayout | None = None) -> None:
+        self.path = normalize_path(path)
+        self.layout = layout or detect()
+        # Controller -> its directory, for the controllers this host mounts.
+        self._dirs: dict[str, str] = {}
+        for controller in CONTROLLERS:
+            mountpoint = self.layout.mountpoint(controller.name)
+            if mountpoint is not None:
+                self._dirs[controller.name] = f"{mountpoint}/{self.path}"
+
+    def directories(self) -> list[str]:
+        # Co-mounted controllers (cpu,cpuacct) share a directory: list it once, at its last position.
+        ordered: list[str] = []
+        for directory in self._dirs.values():
+            if directory in ordered:
+                ordered.remove(directory)
+            ordered.append(directory)
+        return ordered
+
+    def create(self) -> None:
+        cpuset_dir = self._dirs.get("cpuset")
+        for directory in self.directories():
+            mountpoint = directory[: -len(self.path) - 1]
+            self._make_dirs(mountpoint, initialise_cpuset=directory == cpuset_dir)
+
+    def _make_dirs(self, mountpoint: str, initialise_cpuset: bool) -> None:
+        current = mountpoint
+        for part in self.path.split("/"):
+            current = f"{current}/{part}"
+            created = fs.make_dir(current)
+            if initialise_cpuset and created:
+                inherit_from_parent(current)
+
+    def apply(self, res: Resources) -> None:
+        for controller in CONTROLLERS:
+            if not controller.requested(res):
+                continue
+            directory = self._dirs.get(controller.name)
+            if directory is None:
+                raise CgroupError(f"cgroup controller {controller.name!r} is not available")
+            controller.apply(directory, res)
+
+    def stats(self) -> Stats:
+        out = Stats()
+        for controller in CONTROLLERS:
+            directory = self._dirs.get(controller.name)
+            if directory is not None:
+                controller.stats(directory, out)
+        return out
+
+    def oom_kills(self) -> int:
+        directory = self._dirs.get("memory")
+        return oom_kills(directory) if directory is not None else 0
+
+    def kill(self) -> None:
+        freezer_dir = self._dirs.get("freezer")
+        if freezer_dir is None or not fs.exists(freezer_dir):
+            kill_by_polling(self.pids)
+            return
+        # Frozen tasks can neither exit nor fork, so no pid we read can be recycled before the signal lands.
+        freezer.freeze(freezer_dir)
+        try:
+            signal_all(self.pids())
+        finally:
+            freezer.thaw(freezer_dir)

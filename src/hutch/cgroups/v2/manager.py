@@ -1,0 +1,98 @@
+"""The cgroup v2 manager: one directory, controllers enabled down the tree through cgroup.subtree_control."""
+
+from __future__ import annotations
+
+import time
+
+from hutch.cgroups import fs
+from hutch.cgroups.controller import Controller
+from hutch.cgroups.layout import CgroupLayout, detect
+from hutch.cgroups.manager import BaseManager, kill_by_polling, normalize_path, signal_all
+from hutch.cgroups.resources import CgroupError, Resources, Stats
+from hutch.cgroups.v2.cpu import Cpu
+from hutch.cgroups.v2.cpuset import Cpuset
+from hutch.cgroups.v2.memory import Memory, oom_kills
+from hutch.cgroups.v2.pids import Pids
+
+CONTROLLERS: tuple[Controller, ...] = (Cpuset(), Cpu(), Pids(), Memory())
+_FREEZE_TIMEOUT_SECONDS = 1.0
+
+
+class V2Manager(BaseManager):
+    def __init__(self, path: str, layout: CgroupLayout | None = None) -> None:
+        self.path = normalize_path(path)
+        self.layout = layout or detect()
+        if self.layout.unified is None:
+            raise CgroupError("cgroup2 is not mounted")
+        self.root = self.layout.unified
+        self.directory = f"{self.root}/{self.path}"
+
+    def directories(self) -> list[str]:
+        return [self.directory]
+
+    def create(self) -> None:
+        wanted = self._wanted_controllers()
+        current = self.root
+        for part in self.path.split("/"):
+            # Each level may only enable what its parent enabled, so go from the root down.
+            self._enable_in_subtree(current, wanted)
+            current = f"{current}/{part}"
+            fs.make_dir(current)
+
+    def _wanted_controllers(self) -> list[str]:
+        available = fs.read(f"{self.root}/cgroup.controllers").split()
+        return [c.name for c in CONTROLLERS if c.name in available]
+
+    @staticmethod
+    def _enable_in_subtree(directory: str, wanted: list[str]) -> None:
+        subtree_file = f"{directory}/cgroup.subtree_control"
+        enabled = fs.read(subtree_file).split()
+        missing = [name for name in wanted if name not in enabled]
+        if missing:
+            fs.write(subtree_file, " ".join(f"+{name}" for name in missing))
+
+    def apply(self, res: Resources) -> None:
+        enabled = fs.read(f"{self.directory}/cgroup.controllers").split()
+        for controller in CONTROLLERS:
+            if not controller.requested(res):
+                continue
+            if controller.name not in enabled:
+                raise CgroupError(f"cgroup controller {controller.name!r} is not available")
+            controller.apply(self.directory, res)
+
+    def stats(self) -> Stats:
+        out = Stats()
+        for controller in CONTROLLERS:
+            controller.stats(self.directory, out)
+        return out
+
+    def oom_kills(self) -> int:
+        return oom_kills(self.directory)
+
+    def kill(self) -> None:
+        if not fs.exists(self.directory):
+            return
+        kill_file = f"{self.directory}/cgroup.kill"
+        if fs.exists(kill_file):
+            # Linux 5.14+: the kernel kills the whole subtree atomically, forks included.
+            fs.write(kill_file, "1")
+        elif fs.exists(f"{self.directory}/cgroup.freeze"):
+            self.kill_frozen()
+        else:
+            kill_by_polling(self.pids)
+
+    def kill_frozen(self) -> None:
+        """Kill for kernels 5.2-5.13: freeze so no pid is recycled between reading and signalling."""
+        self._freeze()
+        try:
+            signal_all(self.pids())
+        finally:
+            fs.write(f"{self.directory}/cgroup.freeze", "0")
+
+    def _freeze(self) -> None:
+        fs.write(f"{self.directory}/cgroup.freeze", "1")
+        deadline = time.monotonic() + _FREEZE_TIMEOUT_SECONDS
+        while fs.read_keyed(f"{self.directory}/cgroup.events").get("frozen") != "1":
+            if time.monotonic() > deadline:
+                return  # kill anyway: a task stuck in the kernel must not stop the teardown
+            time.sleep(0.001)
