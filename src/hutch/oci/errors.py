@@ -1,0 +1,36 @@
+"""Errors of container setup, each carrying a one-line message and docker's exit code convention."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+EXIT_RUNTIME = 125  # the runtime itself failed
+EXIT_CANNOT_EXEC = 126  # the command exists but cannot be executed
+EXIT_NOT_FOUND = 127  # the command was not found
+
+
+class ContainerError(Exception):
+    """A failure of container setup; str() is one line for the user."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_RUNTIME) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return os.strerror(exc.errno)
+    return str(exc) or type(exc).__name__
+
+
+@contextmanager
+def step(what: str) -> Iterator[None]:
+    """Turn any OSError raised while doing `what` into 'cannot <what>: <reason>'."""
+    try:
+        yield
+    except ContainerError:
+        raise
+    except OSError as exc:
+        raise ContainerError(f"cannot {what}: {describe(exc)}") from exc

@@ -1,0 +1,156 @@
+"""The container's mount namespace: root preparation, spec mounts, devices, pivot_root, masked paths."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from hutch.linux import syscalls as sc
+from hutch.oci import mountopts
+from hutch.oci.devices import create_devices, create_symlinks
+from hutch.oci.errors import ContainerError, step
+from hutch.oci.paths import ensure_dir, ensure_file, secure_join
+from hutch.oci.spec import Mount, Spec
+
+HOST_STAGING = "/tmp"  # in the private mount namespace a tmpfs here holds the new root of host mode
+_HOST_ROOT = "/tmp/.hutch-root"
+
+
+def setup(spec: Spec, rootfs: str, in_userns: bool) -> None:
+    """Build the container's filesystem view in the current (new) mount namespace and pivot into it."""
+    _make_private(spec.linux.rootfs_propagation)
+    root = _prepare_root(rootfs, spec.root.readonly)
+    if rootfs == "/":
+        _detach_covered_mounts(root, spec.mounts)
+    for m in spec.mounts:
+        mount_entry(root, m)
+    if _has_dev_tmpfs(spec):
+        create_devices(root, spec.linux.devices, bind=in_userns)
+        create_symlinks(root)
+    elif spec.linux.devices:
+        create_devices(root, spec.linux.devices, bind=True)
+    _pivot(root)
+    for path in spec.linux.masked_paths:
+        _mask(path)
+    for path in spec.linux.readonly_paths:
+        _make_readonly(path)
+    if spec.root.readonly and rootfs != "/":
+        with step("remount the root filesystem read-only"):
+            flags = sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | mountopts.locked_flags("/")
+            sc.mount(None, "/", None, flags)
+
+
+def _make_private(propagation: str | None) -> None:
+    flags = mountopts.parse([propagation]).propagation if propagation else 0
+    with step("make the mounts private"):
+        sc.mount(None, "/", None, flags or (sc.MS_REC | sc.MS_PRIVATE))
+
+
+def _prepare_root(rootfs: str, readonly: bool) -> str:
+    """Make `rootfs` a mount point to pivot into; "/" means the host's own root (read-only in host mode)."""
+    if rootfs == "/":
+        with step(f"mount a staging tmpfs on {HOST_STAGING}"):
+            sc.mount("tmpfs", HOST_STAGING, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "mode=0700,size=16k")
+            os.mkdir(_HOST_ROOT, 0o755)
+        with step("bind the host's root filesystem"):
+            sc.mount("/", _HOST_ROOT, None, sc.MS_BIND | sc.MS_REC)
+        if readonly:
+            with step("make the host's root filesystem read-only"):
+                sc.mount_setattr(_HOST_ROOT, sc.MOUNT_ATTR_RDONLY, recursive=True)
+        return _HOST_ROOT
+    if not os.path.isdir(rootfs):
+        raise ContainerError(f"root filesystem {rootfs} is not a directory")
+    with step(f"bind the root filesystem {rootfs}"):
+        sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
+    return rootfs
+
+
+def _detach_covered_mounts(root: str, mounts: list[Mount]) -> None:
+    """Host mode: drop the host's mounts (and their submounts) that the spec mounts over anyway."""
+    from hutch.linux import mountinfo
+
+    covered = {root + m.destination.rstrip("/") for m in mounts if m.type != "bind"}
+    for entry in mountinfo.read():
+        if entry.mount_point in covered:
+            try:
+                sc.umount2(entry.mount_point, sc.MNT_DETACH)
+            except OSError:
+                pass  # already gone with a parent that was detached first
+            covered.discard(entry.mount_point)
+
+
+def _has_dev_tmpfs(spec: Spec) -> bool:
+    return any(m.destination.rstrip("/") == "/dev" and m.type == "tmpfs" for m in spec.mounts)
+
+
+def mount_entry(root: str, m: Mount) -> None:
+    opts = mountopts.parse(m.options)
+    dest = secure_join(root, m.destination)
+    if opts.is_bind or m.type == "bind":
+        _bind_mount(m, dest, opts)
+    elif m.type == "cgroup":
+        _mount_cgroup(m, dest, opts)
+    else:
+        with step(f"mount {m.type or m.source} on {m.destination}"):
+            ensure_dir(dest)
+            sc.mount(m.source or m.type, dest, m.type, opts.flags, opts.data or None)
+    if opts.propagation:
+        with step(f"set the propagation of {m.destination}"):
+            sc.mount(None, dest, None, opts.propagation)
+
+
+def _bind_mount(m: Mount, dest: str, opts: mountopts.MountOptions) -> None:
+    source = m.source or ""
+    with step(f"bind {source} on {m.destination}"):
+        if os.path.isdir(source):
+            ensure_dir(dest)
+        else:
+            ensure_file(dest)
+        flags = sc.MS_BIND | (opts.flags & sc.MS_REC)
+        sc.mount(source, dest, None, flags)
+        extra = opts.flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
+        if extra:
+            remount = sc.MS_BIND | sc.MS_REMOUNT | extra | mountopts.locked_flags(dest)
+            sc.mount(None, dest, None, remount)
+        if opts.recursive_ro or (opts.flags & sc.MS_RDONLY and opts.flags & sc.MS_REC):
+            sc.mount_setattr(dest, sc.MOUNT_ATTR_RDONLY, recursive=True)
+
+
+def _mount_cgroup(m: Mount, dest: str, opts: mountopts.MountOptions) -> None:
+    """Mount cgroup2 where the host runs pure cgroup v2; on v1 and hybrid hosts the mount is skipped."""
+    if not os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        return
+    with step(f"mount cgroup2 on {m.destination}"):
+        ensure_dir(dest)
+        sc.mount("cgroup2", dest, "cgroup2", opts.flags, None)
+
+
+def _pivot(root: str) -> None:
+    with step(f"pivot_root into {root}"):
+        os.chdir(root)
+        sc.pivot_root(".", ".")
+        # The old root now sits on top of the new one: detach it without propagating to the host.
+        sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
+        sc.umount2(".", sc.MNT_DETACH)
+        os.chdir("/")
+
+
+def _mask(path: str) -> None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    with step(f"mask {path}"):
+        if stat.S_ISDIR(st.st_mode):
+            sc.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY, None)
+        else:
+            sc.mount("/dev/null", path, None, sc.MS_BIND)
+
+
+def _make_readonly(path: str) -> None:
+    if not os.path.exists(path):
+        return
+    with step(f"make {path} read-only"):
+        sc.mount(path, path, None, sc.MS_BIND | sc.MS_REC)
+        flags = sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | mountopts.locked_flags(path)
+        sc.mount(None, path, None, flags)
