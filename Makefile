@@ -1,0 +1,67 @@
+# hutch: developer and CI entry points. Run as root on Linux (Debian/Ubuntu: packages come from apt).
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+SHARED ?= ../shared
+V2VM := $(SHARED)/tools/v2vm
+APT_DEMO := stress busybox-static tini
+APT_TEST := $(APT_DEMO) runc gcc libc6-dev iproute2 hyperfine util-linux
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint pytest-host pytest-v2 bench apt-demo apt-test venv clean
+
+# Install only the packages that are missing, quietly; `apt-get update` only when something is missing.
+define apt_install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "apt-get install $$missing"; \
+		apt-get update -qq >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+endef
+
+apt-demo:
+	$(call apt_install,$(APT_DEMO))
+
+apt-test:
+	$(call apt_install,$(APT_TEST))
+
+$(PY):
+	python3 -m venv $(VENV)
+
+# Reinstall when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: apt-demo venv
+	@echo '$$ hutch run -m 50m -- stress --vm 1 --vm-bytes 40m --vm-keep -t 2'
+	@$(VENV)/bin/hutch run -m 50m -- stress --vm 1 --vm-bytes 40m --vm-keep -t 2; echo "exit code: $$?"
+	@echo '$$ hutch run -m 50m -- stress --vm 1 --vm-bytes 100m --vm-keep -t 2'
+	@$(VENV)/bin/hutch run -m 50m -- stress --vm 1 --vm-bytes 100m --vm-keep -t 2; echo "exit code: $$?"
+
+lint: venv
+	$(VENV)/bin/ruff check src tests
+
+# pytest exits 5 when it collects no tests; for a whole run that is a failure, so it is not special-cased.
+pytest-host: apt-test venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+pytest-v2: apt-test venv
+	$(V2VM) --timeout 1800 -- $(PY) -m pytest $(PYTEST_ARGS) tests/cgroups tests/engine tests/cli
+
+# Both runs happen even when the first fails; the target fails if either did.
+test: lint apt-test venv
+	@status=0; \
+	$(MAKE) --no-print-directory pytest-host || status=1; \
+	$(MAKE) --no-print-directory pytest-v2 || status=1; \
+	exit $$status
+
+bench: apt-test venv
+	$(PY) bench/bench.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) bench/work .pytest_cache .ruff_cache
