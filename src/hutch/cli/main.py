@@ -75,7 +75,7 @@ def _fail(exc: BaseException, debug: bool) -> int:
 
         traceback.print_exception(exc)
     if isinstance(exc, UsageError):
-        print(f"hutch: {exc}\nUsage: {USAGE}", file=sys.stderr)
+        print(f"hutch: {exc} (see 'hutch run --help')", file=sys.stderr)
         return EXIT_RUNTIME
     if isinstance(exc, ContainerError):
         print(f"hutch: {exc}", file=sys.stderr)
@@ -94,15 +94,15 @@ def _fail(exc: BaseException, debug: bool) -> int:
 
 
 def _main(argv: list[str]) -> int:
+    if os.geteuid() != 0 and not {"-h", "--help"} & set(argv):
+        print("hutch: must be run as root", file=sys.stderr)
+        return EXIT_RUNTIME
     args = _parser().parse_args(argv)
     if args.verb != "run":
         raise UsageError("missing command: run")
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise UsageError("run needs a command to run")
-    if os.geteuid() != 0:
-        print("hutch: must be run as root", file=sys.stderr)
-        return EXIT_RUNTIME
     from hutch.engine.options import RunOptions
     from hutch.engine.report import write_report
     from hutch.engine.run import run
