@@ -5,35 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from cghelpers import unique_path
 
-from hutch.cgroups import CgroupLayout, Layout, Manager, close_fds, detect_layout, new_manager
-
-PARENT = "hutch"
+from hutch.cgroups import CgroupLayout, Manager, close_fds, detect_layout, new_manager
 
 
 @pytest.fixture(scope="session")
 def layout() -> CgroupLayout:
     return detect_layout()
-
-
-def cgroup_file(layout: CgroupLayout, path: str, controller: str, name: str) -> str:
-    """Where a controller's file lives for the cgroup at path, in whichever layout the host runs."""
-    root = layout.unified if layout.layout is Layout.V2 else layout.mountpoint(controller)
-    assert root is not None, f"controller {controller} is not mounted"
-    return f"{root}/{path.strip('/')}/{name}"
-
-
-def read(path: str) -> str:
-    with open(path) as f:
-        return f.read().strip()
-
-
-def unique_path() -> str:
-    return f"{PARENT}/test-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
-from conftest import cgroup_file, read, unique_path
+from cghelpers import cgroup_file, read, unique_path
 
 from hutch.cgroups import CgroupError, CgroupLayout, Layout, Manager, Resources
 
