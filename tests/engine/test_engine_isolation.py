@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -45,9 +47,11 @@ def test_command_is_pid_1_and_proc_shows_only_the_container(hutch, busybox_rootf
     assert len([p for p in os.listdir("/proc") if p.isdigit()]) > 3
 
 
-def test_network_none_has_only_loopback_and_it_is_up(hutch, busybox_rootfs):
+@pytest.mark.parametrize("mode", ["host", "rootfs"])
+def test_network_none_has_only_loopback_and_it_is_up(hutch, busybox_rootfs, mode):
+    args = ["--rootfs", str(busybox_rootfs)] if mode == "rootfs" else []
     script = "ip -o link; echo ---; ls /sys/class/net; echo ---; cat /sys/class/net/lo/flags"
-    r = hutch("run", "--rootfs", str(busybox_rootfs), "--", "sh", "-c", script)
+    r = hutch("run", *args, "--", "sh", "-c", script)
     assert r.returncode == 0, r.stderr
     links, sysnet, flags = (part.split("\n") for part in r.stdout.strip().split("\n---\n"))
     assert len(links) == 1, links
@@ -75,3 +79,22 @@ def test_host_mode_root_is_read_only_and_tmp_is_private(hutch, tmp_path):
     assert r.stdout.split() == ["x"], r.stdout
     assert not Path("/", probe).exists()
     assert not Path("/tmp", probe).exists()
+
+
+def test_user_namespace_with_uidmap_and_gidmap(hutch, busybox_rootfs):
+    # The mapped root (uid 100000 outside) must be able to reach the rootfs: pytest's tmp dirs are 0700.
+    script = "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; readlink /proc/self/ns/user"
+    with tempfile.TemporaryDirectory(prefix="hutch-userns-") as tmp:
+        os.chmod(tmp, 0o755)
+        rootfs = Path(tmp, "rootfs")
+        shutil.copytree(busybox_rootfs, rootfs, symlinks=True)
+        r = hutch(
+            "run", "--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536", "--rootfs", str(rootfs),
+            "--", "sh", "-c", script,
+        )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[:2] == ["0", "0"]
+    assert lines[2].split() == ["0", "100000", "65536"]
+    assert lines[3].split() == ["0", "100000", "65536"]
+    assert lines[4] != os.readlink("/proc/self/ns/user")
