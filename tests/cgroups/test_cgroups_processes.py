@@ -129,3 +129,16 @@ def test_destroy_kills_running_processes_and_removes_the_directories(
     assert sleeper.wait(timeout=10) == -signal.SIGKILL
     assert tree.wait(timeout=10) == -signal.SIGKILL
     manager.destroy()  # idempotent
+
+
+def test_destroy_removes_cgroups_the_container_made_below(
+    make_manager: Callable[..., Manager], spawn: Spawn
+) -> None:
+    outer = make_manager()
+    inner = make_manager(f"{outer.path}/inner")
+    in_outer, in_inner = spawn(outer, SLEEP), spawn(inner, SLEEP)
+    assert outer.pids() == [in_outer.pid]
+    assert outer.subtree_pids() == sorted([in_outer.pid, in_inner.pid])
+    outer.destroy()
+    assert not any(os.path.exists(d) for d in outer.directories())
+    assert in_outer.wait(timeout=10) == in_inner.wait(timeout=10) == -signal.SIGKILL

@@ -77,6 +77,11 @@ def write(path: str, value: str | int) -> None:
         raise _error(f"cannot write {text} to", path, exc) from None
 
 
+def subtree(directory: str) -> list[str]:
+    """A cgroup directory and every cgroup below it, deepest first (the order rmdir needs)."""
+    return [dirpath for dirpath, _, _ in os.walk(directory, topdown=False)]
+
+
 def make_dir(path: str) -> bool:
     """Create one directory; False when it already existed."""
     try:

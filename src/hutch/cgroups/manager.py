@@ -27,6 +27,7 @@ class Manager(Protocol):
     def stats(self) -> Stats: ...
     def oom_kills(self) -> int: ...
     def pids(self) -> list[int]: ...
+    def subtree_pids(self) -> list[int]: ...
     def kill(self) -> None: ...
     def destroy(self) -> None: ...
 
@@ -103,21 +104,30 @@ class BaseManager:
             found.update(fs.read_pids(f"{directory}/cgroup.procs"))
         return sorted(found)
 
+    def subtree_pids(self) -> list[int]:
+        """Processes in the cgroup and in any cgroup the container created below it."""
+        found: set[int] = set()
+        for directory in self.directories():
+            for cgroup in fs.subtree(directory):
+                found.update(fs.read_pids(f"{cgroup}/cgroup.procs"))
+        return sorted(found)
+
     def destroy(self) -> None:
-        """Kill what runs in the cgroup and remove its directories; the parents stay."""
+        """Kill what runs in the cgroup, remove its directories and any cgroups below; the parents stay."""
         directories = [d for d in self.directories() if fs.exists(d)]
         if not directories:
             return
         self.kill()
         self._wait_until_empty()
         for directory in directories:
-            fs.remove_dir(directory)
+            for cgroup in fs.subtree(directory):
+                fs.remove_dir(cgroup)
 
     def _wait_until_empty(self) -> None:
         deadline = time.monotonic() + _EMPTY_TIMEOUT_SECONDS
         delay = 0.001
         seen: set[int] = set()
-        while pids := self.pids():
+        while pids := self.subtree_pids():
             if time.monotonic() > deadline:
                 return  # rmdir will then report EBUSY with the path
             # Only unseen pids: one that forked mid-kill in a hierarchy without freezer. Re-signalling

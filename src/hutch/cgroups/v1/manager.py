@@ -77,11 +77,12 @@ class V1Manager(BaseManager):
     def kill(self) -> None:
         freezer_dir = self._dirs.get("freezer")
         if freezer_dir is None or not fs.exists(freezer_dir):
-            kill_by_polling(self.pids)
+            kill_by_polling(self.subtree_pids)
             return
         # Frozen tasks can neither exit nor fork, so no pid we read can be recycled before the signal lands.
+        # The v1 freezer is hierarchical: cgroups the container made below are frozen too.
         freezer.freeze(freezer_dir)
         try:
-            signal_all(self.pids())
+            signal_all(self.subtree_pids())
         finally:
             freezer.thaw(freezer_dir)

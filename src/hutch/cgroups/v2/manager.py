@@ -79,13 +79,13 @@ class V2Manager(BaseManager):
         elif fs.exists(f"{self.directory}/cgroup.freeze"):
             self.kill_frozen()
         else:
-            kill_by_polling(self.pids)
+            kill_by_polling(self.subtree_pids)
 
     def kill_frozen(self) -> None:
         """Kill for kernels 5.2-5.13: freeze so no pid is recycled between reading and signalling."""
         self._freeze()
         try:
-            signal_all(self.pids())
+            signal_all(self.subtree_pids())
         finally:
             fs.write(f"{self.directory}/cgroup.freeze", "0")
 
