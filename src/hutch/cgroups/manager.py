@@ -7,29 +7,12 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterable
-from typing import Protocol
 
 from hutch.cgroups import fs
 from hutch.cgroups.resources import CgroupError, Resources, Stats
 
 _EMPTY_TIMEOUT_SECONDS = 2.0
 _KILL_ROUNDS = 20
-
-
-class Manager(Protocol):
-    path: str
-
-    def directories(self) -> list[str]: ...
-    def create(self) -> None: ...
-    def apply(self, res: Resources) -> None: ...
-    def add_process(self, pid: int) -> None: ...
-    def join_fds(self) -> list[int]: ...
-    def stats(self) -> Stats: ...
-    def oom_kills(self) -> int: ...
-    def pids(self) -> list[int]: ...
-    def subtree_pids(self) -> list[int]: ...
-    def kill(self) -> None: ...
-    def destroy(self) -> None: ...
 
 
 def normalize_path(path: str) -> str:
@@ -66,8 +49,13 @@ def kill_by_polling(read_pids: Callable[[], list[int]]) -> None:
         killed.update(fresh)
 
 
-class BaseManager:
-    """Operations that look the same in every hierarchy: joining, listing, destroying."""
+class Manager:
+    """One cgroup, at the same path in every hierarchy the layout uses.
+
+    Subclasses (V1Manager, HybridManager, V2Manager) supply what differs per layout; joining, listing
+    and destroying look the same everywhere and live here. A plain base class rather than a Protocol
+    keeps `typing` off the container start path.
+    """
 
     path: str
 
@@ -75,7 +63,21 @@ class BaseManager:
         """Absolute cgroup directories, one per hierarchy, with the memory hierarchy last."""
         raise NotImplementedError
 
+    def create(self) -> None:
+        """Make the directories and missing parents, ready for limits and processes; idempotent."""
+        raise NotImplementedError
+
+    def apply(self, res: Resources) -> None:
+        raise NotImplementedError
+
+    def stats(self) -> Stats:
+        raise NotImplementedError
+
+    def oom_kills(self) -> int:
+        raise NotImplementedError
+
     def kill(self) -> None:
+        """SIGKILL every process in the cgroup and below, without waiting for them to exit."""
         raise NotImplementedError
 
     def add_process(self, pid: int) -> None:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from hutch.cgroups import fs
-from hutch.cgroups.controller import Controller
 from hutch.cgroups.layout import CgroupLayout, detect
-from hutch.cgroups.manager import BaseManager, kill_by_polling, normalize_path, signal_all
+from hutch.cgroups.manager import Manager, kill_by_polling, normalize_path, signal_all
 from hutch.cgroups.resources import CgroupError, Resources, Stats
 from hutch.cgroups.v1 import freezer
 from hutch.cgroups.v1.cpu import Cpu
@@ -15,11 +14,15 @@ from hutch.cgroups.v1.freezer import Freezer
 from hutch.cgroups.v1.memory import Memory, oom_kills
 from hutch.cgroups.v1.pids import Pids
 
-# Memory last: join_fds follows this order (see BaseManager.join_fds).
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing on the start path
+if TYPE_CHECKING:
+    from hutch.cgroups.controller import Controller
+
+# Memory last: join_fds follows this order (see Manager.join_fds).
 CONTROLLERS: tuple[Controller, ...] = (Cpuset(), Cpu(), CpuAcct(), Pids(), Freezer(), Memory())
 
 
-class V1Manager(BaseManager):
+class V1Manager(Manager):
     def __init__(self, path: str, layout: CgroupLayout | None = None) -> None:
         self.path = normalize_path(path)
         self.layout = layout or detect()

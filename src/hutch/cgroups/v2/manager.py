@@ -5,20 +5,23 @@ from __future__ import annotations
 import time
 
 from hutch.cgroups import fs
-from hutch.cgroups.controller import Controller
 from hutch.cgroups.layout import CgroupLayout, detect
-from hutch.cgroups.manager import BaseManager, kill_by_polling, normalize_path, signal_all
+from hutch.cgroups.manager import Manager, kill_by_polling, normalize_path, signal_all
 from hutch.cgroups.resources import CgroupError, Resources, Stats
 from hutch.cgroups.v2.cpu import Cpu
 from hutch.cgroups.v2.cpuset import Cpuset
 from hutch.cgroups.v2.memory import Memory, oom_kills
 from hutch.cgroups.v2.pids import Pids
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing on the start path
+if TYPE_CHECKING:
+    from hutch.cgroups.controller import Controller
+
 CONTROLLERS: tuple[Controller, ...] = (Cpuset(), Cpu(), Pids(), Memory())
 _FREEZE_TIMEOUT_SECONDS = 1.0
 
 
-class V2Manager(BaseManager):
+class V2Manager(Manager):
     def __init__(self, path: str, layout: CgroupLayout | None = None) -> None:
         self.path = normalize_path(path)
         self.layout = layout or detect()
