@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return _main(argv)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - the one place that turns errors into a line and a code
+    except Exception as exc:
         return _fail(exc, debug)
 
 
@@ -89,7 +89,8 @@ def _fail(exc: BaseException, debug: bool) -> int:
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"hutch: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_RUNTIME
-    print(f"hutch: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+    hint = "" if debug else " (run with --debug for details)"
+    print(f"hutch: internal error: {type(exc).__name__}: {exc}{hint}", file=sys.stderr)
     return EXIT_RUNTIME
 
 

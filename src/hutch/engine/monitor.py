@@ -75,7 +75,7 @@ class Monitor:
         if self.stdin_open:
             poller.register(0, select.POLLIN)
         while True:
-            for fd, events in poller.poll(self._poll_timeout()):
+            for fd, _events in poller.poll(self._poll_timeout()):
                 if fd == proc.fd:
                     self._drain_pty()
                     status = proc.wait()

@@ -98,7 +98,7 @@ def _stdio(opts: RunOptions, cleanup: ExitStack) -> tuple[int, int, int] | None:
     return (devnull, 1, 2)
 
 
-class _raw_terminal:  # noqa: N801 - used as a context manager like contextlib's helpers
+class _raw_terminal:
     """Put the caller's terminal in raw mode for the pty session and restore it on every exit path."""
 
     def __init__(self, interactive: bool) -> None:

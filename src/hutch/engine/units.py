@@ -20,7 +20,8 @@ def parse_size(value: str | int, what: str = "size") -> int:
         try:
             number = int(float(digits) * _UNITS[unit])
         except (ValueError, KeyError, OverflowError):
-            raise ValueError(f"invalid {what} {value!r}: use a number with an optional unit b, k, m, g") from None
+            hint = "use a number with an optional unit b, k, m, g"
+            raise ValueError(f"invalid {what} {value!r}: {hint}") from None
     if number <= 0:
         raise ValueError(f"invalid {what} {value!r}: must be greater than zero")
     return number

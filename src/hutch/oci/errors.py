@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 EXIT_RUNTIME = 125  # the runtime itself failed
 EXIT_CANNOT_EXEC = 126  # the command exists but cannot be executed

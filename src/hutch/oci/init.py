@@ -38,7 +38,7 @@ def child_main(cfg: InitConfig, chan: sync.Channel) -> NoReturn:
             init_main(cfg, chan)
         chan.send(sync.PID, str(pid).encode())
         os._exit(0)
-    except BaseException as exc:  # noqa: BLE001 - every failure must reach the runtime as one line
+    except BaseException as exc:
         _report(chan, exc, cfg.debug)
 
 
@@ -48,7 +48,7 @@ def init_main(cfg: InitConfig, chan: sync.Channel) -> NoReturn:
         path, env = _setup(cfg, chan)
         _wait_for_start(cfg, chan)
         _finish_and_exec(cfg, path, env)
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         _report(chan, exc, cfg.debug)
     os._exit(EXIT_RUNTIME)
 

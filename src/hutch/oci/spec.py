@@ -145,7 +145,8 @@ class Spec:
 
 # --- parsing -------------------------------------------------------------------------------------------
 
-def _get(raw: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str, default: Any = None) -> Any:
+def _get(raw: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str,
+         default: Any = None) -> Any:
     value = raw.get(key, default)
     if value is None:
         return default
@@ -256,11 +257,11 @@ def _parse_linux(raw: dict[str, Any]) -> Linux:
         namespaces.append(Namespace(kind, _get(item, "path", str, "linux.namespaces")))
     devices = []
     for item in _get(raw, "devices", list, "linux", []):
-        devices.append(Device(_get(item, "path", str, "linux.devices"), _get(item, "type", str, "linux.devices"),
-                              _get(item, "major", int, "linux.devices", 0),
-                              _get(item, "minor", int, "linux.devices", 0),
-                              _get(item, "fileMode", int, "linux.devices"),
-                              _get(item, "uid", int, "linux.devices"), _get(item, "gid", int, "linux.devices")))
+        w = "linux.devices"
+        devices.append(Device(_get(item, "path", str, w), _get(item, "type", str, w),
+                              _get(item, "major", int, w, 0), _get(item, "minor", int, w, 0),
+                              _get(item, "fileMode", int, w), _get(item, "uid", int, w),
+                              _get(item, "gid", int, w)))
     res_raw = _obj(raw, "resources", "linux")
     mem = _obj(res_raw, "memory", "linux.resources")
     cpu = _obj(res_raw, "cpu", "linux.resources")
