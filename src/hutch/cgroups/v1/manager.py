@@ -52,8 +52,9 @@ class V1Manager(Manager):
         current = mountpoint
         for part in self.path.split("/"):
             current = f"{current}/{part}"
-            created = fs.make_dir(current)
-            if initialise_cpuset and created:
+            fs.make_dir(current)
+            # Existing levels too: a run that died between mkdir and the copy left them empty.
+            if initialise_cpuset:
                 inherit_from_parent(current)
 
     def apply(self, res: Resources) -> None:
