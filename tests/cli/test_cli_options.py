@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hutchtest import remove_cgroup, wait_for
+from hutchtest import TIME_SCALE, remove_cgroup, wait_for
 
 
 def test_env(hutch, busybox_rootfs):
@@ -56,7 +56,7 @@ def test_cgroup_parent(hutch_bg, cgroups, name):
             for controller in ("memory", "pids", "cpu"):
                 assert cgroups.container_dir(name, controller, parent).is_dir(), controller
             assert not cgroups.container_dir(name, "pids").exists()  # not under the default parent
-            assert proc.wait(timeout=20) == 0
+            assert proc.wait(timeout=20 * TIME_SCALE) == 0
         for controller in ("memory", "pids", "cpu"):
             assert not cgroups.container_dir(name, controller, parent).exists(), controller
     finally:

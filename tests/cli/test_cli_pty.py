@@ -12,14 +12,14 @@ import subprocess
 import termios
 import time
 
-from hutchtest import HUTCH
+from hutchtest import HUTCH, TIME_SCALE
 
 
 def _set_size(fd: int, rows: int, cols: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
-def _read_until(master: int, needle: bytes, proc: subprocess.Popen, timeout: float = 15.0) -> bytes:
+def _read_until(master: int, needle: bytes, proc: subprocess.Popen, timeout: float = 15 * TIME_SCALE):
     """Read from the pty master until `needle` appears or hutch exits; return everything read."""
     out = b""
     deadline = time.monotonic() + timeout
@@ -47,7 +47,7 @@ def _session(*args: str):
     finally:
         if proc.poll() is None:
             proc.kill()
-        proc.wait(timeout=30)
+        proc.wait(timeout=30 * TIME_SCALE)
         os.close(master)
         os.close(slave)
 
@@ -58,10 +58,10 @@ def _lines(data: bytes) -> list[str]:
 
 def test_interactive_shell_on_the_containers_pty(busybox_rootfs):
     with _session("run", "-t", "-i", "--rootfs", str(busybox_rootfs), "--", "sh") as (proc, master, _):
-        _read_until(master, b"#", proc, timeout=10)  # the prompt
+        _read_until(master, b"#", proc, timeout=10 * TIME_SCALE)  # the prompt
         os.write(master, b"tty; echo $((6*7)); exit 3\n")
-        out = _read_until(master, b"\x00never", proc, timeout=15)
-        assert proc.wait(timeout=15) == 3, out
+        out = _read_until(master, b"\x00never", proc, timeout=15 * TIME_SCALE)
+        assert proc.wait(timeout=15 * TIME_SCALE) == 3, out
         lines = _lines(out)
         assert "/dev/pts/0" in lines, out
         assert "42" in lines, out
@@ -69,14 +69,14 @@ def test_interactive_shell_on_the_containers_pty(busybox_rootfs):
 
 def test_window_size_is_passed_and_follows_sigwinch(busybox_rootfs):
     with _session("run", "-t", "-i", "--rootfs", str(busybox_rootfs), "--", "sh") as (proc, master, slave):
-        _read_until(master, b"#", proc, timeout=10)
+        _read_until(master, b"#", proc, timeout=10 * TIME_SCALE)
         os.write(master, b"stty size; echo first-$((1+1))\n")
         out = _read_until(master, b"first-2", proc)
         assert "30 100" in _lines(out), out
         _set_size(slave, 40, 120)
         proc.send_signal(signal.SIGWINCH)
-        time.sleep(0.3)
+        time.sleep(0.3 * TIME_SCALE)
         os.write(master, b"stty size; exit 0\n")
         out = _read_until(master, b"\x00never", proc)
-        assert proc.wait(timeout=15) == 0, out
+        assert proc.wait(timeout=15 * TIME_SCALE) == 0, out
         assert "40 120" in _lines(out), out

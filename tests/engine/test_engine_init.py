@@ -6,7 +6,7 @@ import signal
 import time
 
 import pytest
-from hutchtest import children_of, proc_state, wait_for
+from hutchtest import TIME_SCALE, children_of, proc_state, wait_for
 
 
 @pytest.mark.parametrize("init", [True, False], ids=["with-init", "without-init"])
@@ -24,7 +24,7 @@ def test_orphan_zombies_are_reaped_only_with_init(hutch_bg, cgroups, name, init)
             assert zombies == [], states
         else:
             assert zombies, f"negative control: expected an unreaped orphan without --init, got {states}"
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=20 * TIME_SCALE) == 0
 
 
 def test_init_forwards_sigterm_and_exits_143(hutch_bg, cgroups, name):
@@ -32,4 +32,4 @@ def test_init_forwards_sigterm_and_exits_143(hutch_bg, cgroups, name):
         # tini and sleep are both in the cgroup once the command runs.
         wait_for(lambda: len(cgroups.procs(name)) >= 2, timeout=10)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 143
+        assert proc.wait(timeout=10 * TIME_SCALE) == 143

@@ -8,7 +8,7 @@ import re
 import time
 
 import pytest
-from hutchtest import MiB, wait_for
+from hutchtest import TIME_SCALE, MiB, wait_for
 
 STRESS_FITS = ["stress", "--vm", "1", "--vm-bytes", "40m", "--vm-keep", "-t", "2"]
 STRESS_TOO_BIG = ["stress", "--vm", "1", "--vm-bytes", "100m", "--vm-keep", "-t", "2"]
@@ -34,7 +34,7 @@ def test_memory_limit_is_visible_in_the_cgroup_while_running(hutch_bg, cgroups, 
     with hutch_bg("run", "--name", name, "-m", "50m", "--", "sleep", "2") as proc:
         wait_for(lambda: cgroups.procs(name), timeout=10)
         assert int(limit_file.read_text()) == 50 * MiB
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=20 * TIME_SCALE) == 0
     assert not limit_file.parent.exists()
 
 
@@ -61,7 +61,7 @@ def test_report_peak_memory_matches_the_cgroup_counter(hutch_bg, cgroups, name, 
     assert data["memory_limit_bytes"] == 50 * MiB
     assert last_seen >= 40 * MiB, "the container never used its 40 MiB"
     assert last_seen <= data["memory_peak_bytes"] <= 50 * MiB
-    assert 2.0 <= data["wall_seconds"] < 20
+    assert 2.0 <= data["wall_seconds"] < 20 * TIME_SCALE
     assert data["cpu_user_seconds"] + data["cpu_system_seconds"] > 0
 
 
@@ -80,7 +80,7 @@ def test_pids_limit_is_written_to_the_cgroup(hutch_bg, cgroups, name):
     with hutch_bg("run", "--name", name, "--pids-limit", "7", "--", "sleep", "2") as proc:
         wait_for(lambda: cgroups.procs(name), timeout=10)
         assert cgroups.pids_max_file(name).read_text().strip() == "7"
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=20 * TIME_SCALE) == 0
 
 
 @pytest.mark.parametrize("limit", [None, "4"])
@@ -100,7 +100,7 @@ def test_cpus_is_written_to_the_cgroup(hutch_bg, cgroups, name):
     with hutch_bg("run", "--name", name, "--cpus", "0.5", "--", "sleep", "2") as proc:
         wait_for(lambda: cgroups.procs(name), timeout=10)
         assert cgroups.cpu_quota(name) == pytest.approx(0.5)
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=20 * TIME_SCALE) == 0
 
 
 def test_cpus_throttles_a_busy_loop(hutch, tmp_path):
@@ -126,7 +126,7 @@ def test_cpu_shares_is_written_to_the_cgroup(hutch_bg, cgroups, name):
             assert 1 <= int((d / "cpu.weight").read_text()) < 100  # below the default weight, as 512 < 1024
         else:
             assert int((d / "cpu.shares").read_text()) == 512
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=20 * TIME_SCALE) == 0
 
 
 def test_memory_swap_is_written_to_the_cgroup(hutch_bg, cgroups, name):
@@ -140,4 +140,4 @@ def test_memory_swap_is_written_to_the_cgroup(hutch_bg, cgroups, name):
             if not memsw.exists():
                 pytest.skip("this kernel does not account swap in cgroup v1 (swapaccount=0)")
             assert int(memsw.read_text()) == 100 * MiB
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=20 * TIME_SCALE) == 0
