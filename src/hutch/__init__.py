@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from hutch.engine.api import HutchError, Result, run
 
@@ -11,7 +10,7 @@ __all__ = ["HutchError", "Result", "run"]
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     # Importing hutch stays cheap: the API module (and subprocess, json) load on first use.
     if name in __all__:
         from hutch.engine import api

@@ -11,7 +11,7 @@ PARENT = "hutch"
 
 def cgroup_file(layout: CgroupLayout, path: str, controller: str, name: str) -> str:
     """Where a controller's file lives for the cgroup at path, in whichever layout the host runs."""
-    root = layout.unified if layout.layout is Layout.V2 else layout.mountpoint(controller)
+    root = layout.unified if layout.layout == Layout.V2 else layout.mountpoint(controller)
     assert root is not None, f"controller {controller} is not mounted"
     return f"{root}/{path.strip('/')}/{name}"
 

@@ -44,7 +44,7 @@ NO_CGROUPS = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
 
 def test_v1_host_maps_comounted_controllers_to_one_mountpoint() -> None:
     found = detect_layout(mountinfo.parse(V1_HOST))
-    assert found.layout is Layout.V1
+    assert found.layout == Layout.V1
     assert found.unified is None
     assert found.mountpoint("cpu") == found.mountpoint("cpuacct") == "/sys/fs/cgroup/cpu,cpuacct"
     assert found.mountpoint("memory") == "/sys/fs/cgroup/memory"
@@ -58,14 +58,14 @@ def test_v1_host_maps_comounted_controllers_to_one_mountpoint() -> None:
 
 def test_v2_host() -> None:
     found = detect_layout(mountinfo.parse(V2_HOST))
-    assert found.layout is Layout.V2
+    assert found.layout == Layout.V2
     assert found.unified == "/sys/fs/cgroup"
     assert found.v1 == {}
 
 
 def test_hybrid_host() -> None:
     found = detect_layout(mountinfo.parse(HYBRID_HOST))
-    assert found.layout is Layout.HYBRID
+    assert found.layout == Layout.HYBRID
     assert found.unified == "/sys/fs/cgroup/unified"
     assert found.mountpoint("memory") == "/sys/fs/cgroup/memory"
     assert found.mountpoint("freezer") == "/sys/fs/cgroup/freezer"
@@ -73,7 +73,7 @@ def test_hybrid_host() -> None:
 
 
 def test_a_named_v1_hierarchy_alone_does_not_make_a_host_hybrid() -> None:
-    assert detect_layout(mountinfo.parse(V2_WITH_NAMED_V1)).layout is Layout.V2
+    assert detect_layout(mountinfo.parse(V2_WITH_NAMED_V1)).layout == Layout.V2
 
 
 def test_no_cgroup_mount_is_a_one_line_error() -> None:

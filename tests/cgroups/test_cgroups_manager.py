@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import replace
 
 import pytest
 from cghelpers import cgroup_file, read, unique_path
@@ -21,16 +20,16 @@ def test_create_makes_one_directory_per_hierarchy_and_is_idempotent(
     manager.create()
     for directory in manager.directories():
         assert os.path.isfile(f"{directory}/cgroup.procs")
-    if layout.layout is Layout.V2:
+    if layout.layout == Layout.V2:
         assert manager.directories() == [f"{layout.unified}/{manager.path}"]
     else:
         assert manager.directories()[-1] == f"{layout.mountpoint('memory')}/{manager.path}"
-    if layout.layout is Layout.HYBRID:
+    if layout.layout == Layout.HYBRID:
         assert f"{layout.unified}/{manager.path}" in manager.directories()
 
 
 def test_v1_cpuset_is_inherited_from_the_parent(manager: Manager, layout: CgroupLayout) -> None:
-    if layout.layout is Layout.V2:
+    if layout.layout == Layout.V2:
         pytest.skip("v2 cpusets are empty by design and inherit the parent's effective set")
     root = layout.mountpoint("cpuset")
     for name in ("cpuset.cpus", "cpuset.mems"):
@@ -48,7 +47,7 @@ def test_v2_controllers_are_enabled_down_to_the_leaf(manager: Manager, layout: C
 
 
 def test_apply_writes_every_limit(manager: Manager, layout: CgroupLayout) -> None:
-    suffix = ".effective" if layout.layout is Layout.V2 else ""
+    suffix = ".effective" if layout.layout == Layout.V2 else ""
     cpus = read(cgroup_file(layout, "hutch", "cpuset", f"cpuset.cpus{suffix}"))
     mems = read(cgroup_file(layout, "hutch", "cpuset", f"cpuset.mems{suffix}"))
     manager.apply(
@@ -70,7 +69,7 @@ def test_apply_writes_every_limit(manager: Manager, layout: CgroupLayout) -> Non
     assert file("pids", "pids.max") == "64"
     assert file("cpuset", "cpuset.cpus") == cpus
     assert file("cpuset", "cpuset.mems") == mems
-    if layout.layout is Layout.V2:
+    if layout.layout == Layout.V2:
         assert file("memory", "memory.max") == str(50 * MiB)
         assert file("memory", "memory.low") == str(40 * MiB)
         assert file("cpu", "cpu.max") == "50000 100000"
@@ -93,7 +92,7 @@ def test_unlimited_values(manager: Manager, layout: CgroupLayout) -> None:
     manager.apply(Resources(memory_limit=-1, pids_limit=-1, cpu_quota=-1))
     assert read(cgroup_file(layout, manager.path, "pids", "pids.max")) == "max"
     assert manager.stats().memory_limit is None
-    if layout.layout is Layout.V2:
+    if layout.layout == Layout.V2:
         assert read(cgroup_file(layout, manager.path, "cpu", "cpu.max")) == "max 100000"
     else:
         assert read(cgroup_file(layout, manager.path, "cpu", "cpu.cfs_quota_us")) == "-1"
@@ -106,7 +105,7 @@ def test_unlimited_values(manager: Manager, layout: CgroupLayout) -> None:
 def test_swap_limit_grows_and_shrinks_in_the_order_the_kernel_needs(
     manager: Manager, layout: CgroupLayout
 ) -> None:
-    v2 = layout.layout is Layout.V2
+    v2 = layout.layout == Layout.V2
     swap_file = cgroup_file(
         layout, manager.path, "memory", "memory.swap.max" if v2 else "memory.memsw.limit_in_bytes"
     )
@@ -138,7 +137,7 @@ def test_a_rejected_value_is_a_one_line_error_naming_the_file(manager: Manager, 
 def test_missing_controller_is_a_one_line_error(
     make_manager: Callable[..., Manager], layout: CgroupLayout
 ) -> None:
-    if layout.layout is Layout.V2:
+    if layout.layout == Layout.V2:
         # Take pids away from a leaf by disabling it in its parent's subtree_control.
         outer = make_manager()
         inner = make_manager(f"{outer.path}/inner")
@@ -147,7 +146,7 @@ def test_missing_controller_is_a_one_line_error(
         manager = inner
     else:
         without_pids = {name: mp for name, mp in layout.v1.items() if name != "pids"}
-        manager = make_manager(layout=replace(layout, v1=without_pids))
+        manager = make_manager(layout=layout._replace(v1=without_pids))
     manager.apply(Resources(memory_limit=30 * MiB))
     with pytest.raises(CgroupError) as caught:
         manager.apply(Resources(pids_limit=5))

@@ -23,11 +23,11 @@ __all__ = [
 def new_manager(path: str, layout: CgroupLayout | None = None) -> Manager:
     """The manager for this host's layout (or the given one); only that layout's modules get imported."""
     layout = layout or detect_layout()
-    if layout.layout is Layout.V2:
+    if layout.layout == Layout.V2:
         from hutch.cgroups.v2.manager import V2Manager
 
         return V2Manager(path, layout)
-    if layout.layout is Layout.HYBRID:
+    if layout.layout == Layout.HYBRID:
         from hutch.cgroups.hybrid import HybridManager
 
         return HybridManager(path, layout)

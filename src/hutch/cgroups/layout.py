@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
-
 from hutch.cgroups.resources import CgroupError
 from hutch.linux import mountinfo
+from hutch.record import Factory, Record
 
 # Words in a v1 mount's super options that name a controller; the rest are mount flags.
 V1_CONTROLLERS = frozenset(
@@ -29,17 +27,18 @@ V1_CONTROLLERS = frozenset(
 )
 
 
-class Layout(Enum):
+class Layout:
+    """The three ways a host mounts cgroups (plain string constants: enum is not worth its import here)."""
+
     V1 = "v1"
     V2 = "v2"
     HYBRID = "hybrid"
 
 
-@dataclass(frozen=True, eq=True)
-class CgroupLayout:
-    layout: Layout
+class CgroupLayout(Record):
+    layout: str  # one of Layout.V1, Layout.V2, Layout.HYBRID
     # Controller (or "name=systemd" for a named hierarchy) -> mount point; co-mounted controllers share one.
-    v1: dict[str, str] = field(default_factory=dict)
+    v1: dict[str, str] = Factory(dict)
     # Mount point of the cgroup2 hierarchy, if any.
     unified: str | None = None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from hutch.record import Record
 
 
 class CgroupError(Exception):
@@ -14,8 +14,7 @@ class CgroupError(Exception):
         self.errno = errno
 
 
-@dataclass
-class Resources:
+class Resources(Record):
     """Limits to set; None leaves the current value alone. Values follow the OCI runtime spec."""
 
     memory_limit: int | None = None
@@ -32,8 +31,7 @@ class Resources:
     cpuset_mems: str | None = None
 
 
-@dataclass
-class Stats:
+class Stats(Record):
     """Usage of one cgroup; a field is None when the kernel does not report it."""
 
     memory_usage: int | None = None

@@ -1,59 +1,51 @@
-"""`hutch` command line: argument parsing, error reporting and exit codes."""
+"""`hutch` command line: the run verb's flags, error reporting and exit codes."""
 
 from __future__ import annotations
 
 import os
 import sys
 
+from hutch.cli.args import Option, UsageError, help_text, parse
 from hutch.oci.errors import EXIT_RUNTIME
 
 USAGE = "hutch [--debug] run [OPTIONS] [--] COMMAND [ARG...]"
+RUN_USAGE = "hutch run [OPTIONS] [--] COMMAND [ARG...]"
 
+GLOBAL_OPTIONS = [
+    Option(("--debug",), help="show tracebacks of internal errors"),
+    Option(("-h", "--help"), help="show this help"),
+    Option(("--version",), help="print the version"),
+]
 
-class UsageError(Exception):
-    pass
-
-
-def _parser():  # -> argparse.ArgumentParser
-    import argparse
-
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> None:  # type: ignore[override]
-            raise UsageError(message)
-
-    parser = Parser(prog="hutch", usage=USAGE, description="Run a command in a container.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
-    sub = parser.add_subparsers(dest="verb", metavar="COMMAND")
-    run = sub.add_parser("run", usage="hutch run [OPTIONS] [--] COMMAND [ARG...]",
-                         help="run a command in a new container, in the foreground")
-    add = run.add_argument
-    add("--rootfs", metavar="DIR", help="root filesystem (default: the host's /, read-only)")
-    add("--read-only", action="store_true", help="mount the root filesystem read-only")
-    add("-m", "--memory", metavar="SIZE", help="memory limit (e.g. 512k, 50m, 1g)")
-    add("--memory-swap", metavar="SIZE", help="memory plus swap limit; -1 for unlimited swap")
-    add("--memory-reservation", metavar="SIZE", help="memory soft limit")
-    add("--pids-limit", metavar="N", type=int, help="maximum number of processes")
-    add("--cpus", metavar="X", type=float, help="number of CPUs (quota over a 100 ms period)")
-    add("--cpu-shares", metavar="N", type=int, help="relative CPU weight (docker's shares)")
-    add("--cpuset-cpus", metavar="LIST", help="CPUs to run on (0-3, 0,1)")
-    add("--cpuset-mems", metavar="LIST", help="memory nodes to use")
-    add("-e", "--env", metavar="KEY=VALUE", action="append", default=[], help="set an environment variable")
-    add("-w", "--workdir", metavar="DIR", help="working directory inside the container")
-    add("-u", "--user", metavar="UID[:GID]", help="user to run as")
-    add("--hostname", metavar="NAME", help="container host name")
-    add("--name", metavar="NAME", help="container name (default: a random id)")
-    add("--cgroup-parent", metavar="PATH", default="hutch", help="parent cgroup (default: hutch)")
-    add("--init", action="store_true", help="run a static init as PID 1 that reaps zombies")
-    add("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
-    add("-i", "--interactive", action="store_true", help="keep stdin open")
-    add("--rm", action="store_true", help="remove the container when it exits (always done)")
-    add("--uidmap", metavar="C:H:N", action="append", default=[], help="user namespace uid mapping")
-    add("--gidmap", metavar="C:H:N", action="append", default=[], help="user namespace gid mapping")
-    add("--network", metavar="MODE", default="none", choices=("none", "host"), help="none (default) or host")
-    add("--report", metavar="FILE", help="write a JSON report of the run to FILE (- for stderr)")
-    add("--timeout", metavar="SECONDS", type=float, help="kill the container after SECONDS")
-    add("command", nargs=argparse.REMAINDER, help="the command and its arguments")
-    return parser
+RUN_OPTIONS = [
+    Option(("--rootfs",), "DIR", "root filesystem (default: the host's /, read-only)"),
+    Option(("--read-only",), help="mount the root filesystem read-only"),
+    Option(("-m", "--memory"), "SIZE", "memory limit (e.g. 512k, 50m, 1g)"),
+    Option(("--memory-swap",), "SIZE", "memory plus swap limit; -1 for unlimited swap"),
+    Option(("--memory-reservation",), "SIZE", "memory soft limit"),
+    Option(("--pids-limit",), "N", "maximum number of processes", int),
+    Option(("--cpus",), "X", "number of CPUs (a quota over a 100 ms period)", float),
+    Option(("--cpu-shares",), "N", "relative CPU weight (docker's shares)", int),
+    Option(("--cpuset-cpus",), "LIST", "CPUs to run on (0-3, 0,1)"),
+    Option(("--cpuset-mems",), "LIST", "memory nodes to use"),
+    Option(("-e", "--env"), "KEY=VALUE", "set an environment variable", repeat=True),
+    Option(("-w", "--workdir"), "DIR", "working directory inside the container"),
+    Option(("-u", "--user"), "UID[:GID]", "user (and group) to run as"),
+    Option(("--hostname",), "NAME", "container host name"),
+    Option(("--name",), "NAME", "container name (default: a random id)"),
+    Option(("--cgroup-parent",), "PATH", "parent cgroup (default: hutch)", default="hutch"),
+    Option(("--init",), help="run a static init as PID 1 that reaps zombies and forwards signals"),
+    Option(("-t", "--tty"), help="allocate a pseudo-terminal"),
+    Option(("-i", "--interactive"), help="keep stdin open"),
+    Option(("--rm",), help="remove the container when it exits (always done in the foreground)"),
+    Option(("--uidmap",), "C:H:N", "user namespace uid mapping", repeat=True),
+    Option(("--gidmap",), "C:H:N", "user namespace gid mapping", repeat=True),
+    Option(("--network",), "MODE", "none (default: only loopback) or host", default="none",
+           choices=("none", "host")),
+    Option(("--report",), "FILE", "write a JSON report of the run to FILE (- for stderr)"),
+    Option(("--timeout",), "SECONDS", "kill the container after SECONDS", float),
+    Option(("-h", "--help"), help="show this help"),
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         return _main(argv)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:
+    except Exception as exc:  # the one place that turns errors into a line and a code
         return _fail(exc, debug)
 
 
@@ -95,29 +87,39 @@ def _fail(exc: BaseException, debug: bool) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    if os.geteuid() != 0 and not {"-h", "--help"} & set(argv):
-        print("hutch: must be run as root", file=sys.stderr)
-        return EXIT_RUNTIME
-    args = _parser().parse_args(argv)
-    if args.verb != "run":
-        raise UsageError("missing command: run")
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    flags, rest = parse(GLOBAL_OPTIONS, argv)
+    if flags["help"] or not rest:
+        print(help_text(USAGE, "Run a command in a container.", GLOBAL_OPTIONS) + "\n\nCommands:\n  run")
+        return 0 if flags["help"] else EXIT_RUNTIME
+    if flags["version"]:
+        from hutch import __version__
+
+        print(f"hutch {__version__}")
+        return 0
+    verb, rest = rest[0], rest[1:]
+    if verb != "run":
+        raise UsageError(f"unknown command {verb!r}")
+    values, command = parse(RUN_OPTIONS, rest)
+    if values.pop("help"):
+        print(help_text(RUN_USAGE, "Run a command in a new container, in the foreground.", RUN_OPTIONS))
+        return 0
     if not command:
         raise UsageError("run needs a command to run")
+    if os.geteuid() != 0:
+        print("hutch: must be run as root", file=sys.stderr)
+        return EXIT_RUNTIME
+    return _run(values, command, bool(flags["debug"]))
+
+
+def _run(values: dict[str, object], command: list[str], debug: bool) -> int:
     from hutch.engine.options import RunOptions
     from hutch.engine.report import write_report
     from hutch.engine.run import run
 
-    opts = RunOptions(
-        args=command, rootfs=args.rootfs, read_only=args.read_only, memory=args.memory,
-        memory_swap=args.memory_swap, memory_reservation=args.memory_reservation,
-        pids_limit=args.pids_limit, cpus=args.cpus, cpu_shares=args.cpu_shares,
-        cpuset_cpus=args.cpuset_cpus, cpuset_mems=args.cpuset_mems, env=args.env, workdir=args.workdir,
-        user=args.user, hostname=args.hostname, name=args.name, cgroup_parent=args.cgroup_parent,
-        init=args.init, tty=args.tty, interactive=args.interactive, uidmap=args.uidmap,
-        gidmap=args.gidmap, network=args.network, report=args.report, timeout=args.timeout,
-        debug=args.debug,
-    )
+    values.pop("rm")
+    values["tty"], values["interactive"] = bool(values["tty"]), bool(values["interactive"])
+    values["init"], values["read_only"] = bool(values["init"]), bool(values["read_only"])
+    opts = RunOptions(args=command, debug=debug, **values)
     report = run(opts)
     if report.oom_killed:
         print(f"hutch: {report.oom_message()}", file=sys.stderr)

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import os
-import secrets
-from dataclasses import dataclass, field
 
 from hutch.engine.units import parse_size
 from hutch.oci.defaults import default_spec
 from hutch.oci.errors import ContainerError
 from hutch.oci.spec import IdMapping, Mount, Namespace, Spec
+from hutch.record import Factory, Record
 
 INIT_PATH = "/dev/init"  # /dev is always the container's own tmpfs, so the bind target can be created
 _INIT_CANDIDATES = ("/usr/bin/tini-static", "/usr/bin/catatonit", "/usr/libexec/podman/catatonit")
 DEFAULT_CGROUP_PARENT = "hutch"
 
 
-@dataclass
-class RunOptions:
+class RunOptions(Record):
     args: list[str]
     rootfs: str | None = None
     read_only: bool = False
@@ -29,7 +27,7 @@ class RunOptions:
     cpu_shares: int | None = None
     cpuset_cpus: str | None = None
     cpuset_mems: str | None = None
-    env: list[str] = field(default_factory=list)
+    env: list[str] = Factory(list)
     workdir: str | None = None
     user: str | None = None
     hostname: str | None = None
@@ -38,8 +36,8 @@ class RunOptions:
     init: bool = False
     tty: bool = False
     interactive: bool = False
-    uidmap: list[str] = field(default_factory=list)
-    gidmap: list[str] = field(default_factory=list)
+    uidmap: list[str] = Factory(list)
+    gidmap: list[str] = Factory(list)
     network: str = "none"
     report: str | None = None
     timeout: float | None = None
@@ -48,7 +46,7 @@ class RunOptions:
 
 def container_name(opts: RunOptions) -> str:
     if opts.name is None:
-        opts.name = secrets.token_hex(6)
+        opts.name = os.urandom(6).hex()
     return opts.name
 
 

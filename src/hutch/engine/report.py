@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import asdict, dataclass
 
 from hutch.engine.units import mib
+from hutch.record import Record
 
 
-@dataclass
-class Report:
+class Report(Record):
     exit_code: int  # what hutch exits with: PID 1's code or 128+signal, 137 after an OOM kill
     process_exit_code: int | None = None  # PID 1's own code or 128+signal
     signal: int | None = None
@@ -30,7 +29,7 @@ class Report:
     def to_json(self) -> str:
         import json
 
-        return json.dumps(asdict(self), sort_keys=True)
+        return json.dumps(self._asdict(), sort_keys=True)
 
 
 def write_report(report: Report, destination: str) -> None:

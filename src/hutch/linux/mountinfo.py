@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from hutch.record import Record
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(Record):
     mount_id: int
     parent_id: int
     device: str

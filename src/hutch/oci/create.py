@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass, field
 
 from hutch.linux import pidfd
 from hutch.linux import syscalls as sc
@@ -12,17 +11,17 @@ from hutch.oci import sync
 from hutch.oci.errors import ContainerError
 from hutch.oci.init import InitConfig, child_main
 from hutch.oci.spec import IdMapping
+from hutch.record import Factory, Record
 
 
-@dataclass
-class Created:
+class Created(Record):
     """A container whose init waits on the channel for `start`."""
 
     pid: int
     process: pidfd.Process
     channel: sync.Channel
     pty_master: int | None = None
-    extra_fds: list[int] = field(default_factory=list)
+    extra_fds: list[int] = Factory(list)
 
     def abort(self) -> None:
         """Kill and reap an init that will never be started."""

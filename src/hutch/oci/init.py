@@ -5,25 +5,27 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from dataclasses import dataclass, field
-from typing import NoReturn
 
 from hutch.linux import net, pty
 from hutch.linux import syscalls as sc
 from hutch.oci import process, rootfs, sync
 from hutch.oci.errors import EXIT_RUNTIME, ContainerError, describe, step
 from hutch.oci.spec import Spec
+from hutch.record import Factory, Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 # Python ignores these; an ignored disposition would survive execve into the container.
 _RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
                   signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGCHLD)
 
 
-@dataclass
-class InitConfig:
+class InitConfig(Record):
     spec: Spec
     rootfs: str  # absolute host path of the root filesystem; "/" for the host's own root
-    join_fds: list[int] = field(default_factory=list)  # cgroup.procs of each hierarchy, memory last
+    join_fds: list[int] = Factory(list)  # cgroup.procs of each hierarchy, memory last
     stdio: tuple[int, int, int] | None = None
     die_with_parent: bool = True
     debug: bool = False

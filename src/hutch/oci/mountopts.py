@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from hutch.linux import syscalls as sc
+from hutch.record import Record
 
 # option -> (clear?, flag)
 _FLAGS: dict[str, tuple[bool, int]] = {
@@ -39,8 +38,7 @@ _ST_TO_MS = {2: sc.MS_NOSUID, 4: sc.MS_NODEV, 8: sc.MS_NOEXEC, 1024: sc.MS_NOATI
              2048: sc.MS_NODIRATIME, 4096: sc.MS_RELATIME}
 
 
-@dataclass
-class MountOptions:
+class MountOptions(Record):
     flags: int = 0
     propagation: int = 0
     data: str = ""

@@ -1,81 +1,75 @@
-"""The OCI runtime-spec config model: typed dataclasses parsed from and written to config.json dicts."""
+"""The OCI runtime-spec config model: typed records parsed from and written to config.json dicts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from hutch.record import Factory, Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class SpecError(ValueError):
     """An invalid config; str() is one line naming the offending field."""
 
 
-@dataclass
-class User:
+class User(Record):
     uid: int = 0
     gid: int = 0
-    additional_gids: list[int] = field(default_factory=list)
+    additional_gids: list[int] = Factory(list)
     umask: int | None = None
 
 
-@dataclass
-class Capabilities:
-    bounding: list[str] = field(default_factory=list)
-    effective: list[str] = field(default_factory=list)
-    permitted: list[str] = field(default_factory=list)
-    inheritable: list[str] = field(default_factory=list)
-    ambient: list[str] = field(default_factory=list)
+class Capabilities(Record):
+    bounding: list[str] = Factory(list)
+    effective: list[str] = Factory(list)
+    permitted: list[str] = Factory(list)
+    inheritable: list[str] = Factory(list)
+    ambient: list[str] = Factory(list)
 
 
-@dataclass
-class Rlimit:
+class Rlimit(Record):
     type: str
     soft: int
     hard: int
 
 
-@dataclass
-class Process:
+class Process(Record):
     args: list[str]
     cwd: str = "/"
-    env: list[str] = field(default_factory=list)
+    env: list[str] = Factory(list)
     terminal: bool = False
-    user: User = field(default_factory=User)
+    user: User = Factory(User)
     capabilities: Capabilities | None = None
-    rlimits: list[Rlimit] = field(default_factory=list)
+    rlimits: list[Rlimit] = Factory(list)
     no_new_privileges: bool = False
     oom_score_adj: int | None = None
 
 
-@dataclass
-class Root:
+class Root(Record):
     path: str
     readonly: bool = False
 
 
-@dataclass
-class Mount:
+class Mount(Record):
     destination: str
     type: str | None = None
     source: str | None = None
-    options: list[str] = field(default_factory=list)
+    options: list[str] = Factory(list)
 
 
-@dataclass
-class Namespace:
+class Namespace(Record):
     type: str
     path: str | None = None
 
 
-@dataclass
-class IdMapping:
+class IdMapping(Record):
     container_id: int
     host_id: int
     size: int
 
 
-@dataclass
-class Device:
+class Device(Record):
     path: str
     type: str
     major: int
@@ -85,15 +79,13 @@ class Device:
     gid: int | None = None
 
 
-@dataclass
-class Memory:
+class Memory(Record):
     limit: int | None = None
     reservation: int | None = None
     swap: int | None = None
 
 
-@dataclass
-class Cpu:
+class Cpu(Record):
     shares: int | None = None
     quota: int | None = None
     period: int | None = None
@@ -101,39 +93,36 @@ class Cpu:
     mems: str | None = None
 
 
-@dataclass
-class Resources:
-    memory: Memory = field(default_factory=Memory)
-    cpu: Cpu = field(default_factory=Cpu)
+class Resources(Record):
+    memory: Memory = Factory(Memory)
+    cpu: Cpu = Factory(Cpu)
     pids_limit: int | None = None
 
 
-@dataclass
-class Linux:
-    namespaces: list[Namespace] = field(default_factory=list)
-    uid_mappings: list[IdMapping] = field(default_factory=list)
-    gid_mappings: list[IdMapping] = field(default_factory=list)
-    devices: list[Device] = field(default_factory=list)
-    resources: Resources = field(default_factory=Resources)
+class Linux(Record):
+    namespaces: list[Namespace] = Factory(list)
+    uid_mappings: list[IdMapping] = Factory(list)
+    gid_mappings: list[IdMapping] = Factory(list)
+    devices: list[Device] = Factory(list)
+    resources: Resources = Factory(Resources)
     cgroups_path: str | None = None
-    masked_paths: list[str] = field(default_factory=list)
-    readonly_paths: list[str] = field(default_factory=list)
-    sysctl: dict[str, str] = field(default_factory=dict)
+    masked_paths: list[str] = Factory(list)
+    readonly_paths: list[str] = Factory(list)
+    sysctl: dict[str, str] = Factory(dict)
     rootfs_propagation: str | None = None
 
     def namespace(self, kind: str) -> Namespace | None:
         return next((ns for ns in self.namespaces if ns.type == kind), None)
 
 
-@dataclass
-class Spec:
+class Spec(Record):
     oci_version: str
     process: Process
     root: Root
     hostname: str | None = None
-    mounts: list[Mount] = field(default_factory=list)
-    linux: Linux = field(default_factory=Linux)
-    annotations: dict[str, str] = field(default_factory=dict)
+    mounts: list[Mount] = Factory(list)
+    linux: Linux = Factory(Linux)
+    annotations: dict[str, str] = Factory(dict)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Spec:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import socket
+# _socket, not socket: socket.py builds enums for hundreds of constants at import, a cost on every start.
+import _socket
+import array
 
 # Messages: a keyword, optionally followed by a space and a payload.
 USERNS = b"userns"  # child -> runtime: write my id maps now
@@ -21,12 +23,12 @@ class ChannelClosed(Exception):
 
 
 class Channel:
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: _socket.socket) -> None:
         self.sock = sock
 
     @classmethod
     def pair(cls) -> tuple[Channel, Channel]:
-        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
         return cls(a), cls(b)
 
     def fileno(self) -> int:
@@ -35,7 +37,8 @@ class Channel:
     def send(self, kind: bytes, payload: bytes = b"", fds: list[int] | None = None) -> None:
         message = kind + (b" " + payload if payload else b"")
         if fds:
-            socket.send_fds(self.sock, [message], fds)
+            rights = array.array("i", fds).tobytes()
+            self.sock.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
         else:
             self.sock.send(message)
 
@@ -43,14 +46,19 @@ class Channel:
         """Return (kind, payload, fds); raise ChannelClosed at end of stream."""
         while True:
             try:
-                data, fds, _flags, _addr = socket.recv_fds(self.sock, _MAX, 4)
+                data, ancillary, _flags, _addr = self.sock.recvmsg(_MAX, _socket.CMSG_SPACE(4 * 4),
+                                                                   _socket.MSG_CMSG_CLOEXEC)
                 break
             except InterruptedError:
                 continue
+        fds = array.array("i")
+        for level, kind, payload in ancillary:
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
         if not data:
             raise ChannelClosed()
         kind, _, payload = data.partition(b" ")
-        return kind, payload, fds
+        return kind, payload, list(fds)
 
     def expect(self, kind: bytes) -> tuple[bytes, list[int]]:
         got, payload, fds = self.recv()
