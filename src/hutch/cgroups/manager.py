@@ -119,8 +119,9 @@ class Manager:
         directories = [d for d in self.directories() if fs.exists(d)]
         if not directories:
             return
-        self.kill()
-        self._wait_until_empty()
+        if self.subtree_pids():  # usually empty: the container's PID namespace died with its PID 1
+            self.kill()
+            self._wait_until_empty()
         for directory in directories:
             for cgroup in fs.subtree(directory):
                 fs.remove_dir(cgroup)
