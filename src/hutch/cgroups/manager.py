@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
+# _signal is signal's C core: signal.py adds enums that cost milliseconds on every start.
+import _signal as signal
 import os
-import signal
 import time
-from collections.abc import Callable, Iterable
 
 from hutch.cgroups import fs
 from hutch.cgroups.resources import CgroupError, Resources, Stats
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 _EMPTY_TIMEOUT_SECONDS = 2.0
 _KILL_ROUNDS = 20
@@ -28,14 +31,18 @@ def normalize_path(path: str) -> str:
 def close_fds(fds: Iterable[int]) -> None:
     """Close what join_fds returned, once the child has used (or inherited) them."""
     for fd in fds:
-        with contextlib.suppress(OSError):
+        try:
             os.close(fd)
+        except OSError:
+            pass
 
 
 def signal_all(pids: Iterable[int]) -> None:
     for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
+        try:
             os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def kill_by_polling(read_pids: Callable[[], list[int]]) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+# _signal is signal's C core: signal.py adds enums that cost milliseconds on every start.
+import _signal as signal
 import os
 import select
-import signal
 import time
-from collections.abc import Callable
 
 from hutch.linux import pty
 from hutch.oci.create import Created
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 _CHUNK = 65536

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import ExitStack
 
 from hutch.engine.monitor import Monitor, SignalTrap
 from hutch.engine.options import RunOptions, build_spec
 from hutch.engine.report import Report
 from hutch.linux import pidfd
-from hutch.oci.errors import ContainerError
 from hutch.oci.init import InitConfig
 from hutch.oci.spec import Spec
 
@@ -37,7 +35,7 @@ def run(opts: RunOptions) -> Report:
 
     spec, rootfs = build_spec(opts)
     manager = new_manager(spec.linux.cgroups_path or "")
-    with ExitStack() as cleanup:
+    with Cleanup() as cleanup:
         manager.create()
         cleanup.callback(manager.destroy)
         manager.apply(cgroup_resources(spec))
@@ -60,7 +58,9 @@ def run(opts: RunOptions) -> Report:
         monitor = Monitor(created, trap, kill, opts.timeout, stdin_open=opts.interactive)
         if created.pty_master is not None:
             monitor.copy_window_size()
-            cleanup.enter_context(_raw_terminal(opts.interactive))
+            terminal = _RawTerminal(opts.interactive)
+            terminal.enter()
+            cleanup.callback(terminal.restore)
         try:
             start(created)
         except BaseException:
@@ -88,7 +88,7 @@ def _close_all(fds: list[int]) -> None:
         os.close(fd)
 
 
-def _stdio(opts: RunOptions, cleanup: ExitStack) -> tuple[int, int, int] | None:
+def _stdio(opts: RunOptions, cleanup: Cleanup) -> tuple[int, int, int] | None:
     if opts.tty:
         return None
     if opts.interactive:
@@ -98,28 +98,50 @@ def _stdio(opts: RunOptions, cleanup: ExitStack) -> tuple[int, int, int] | None:
     return (devnull, 1, 2)
 
 
-class _raw_terminal:
-    """Put the caller's terminal in raw mode for the pty session and restore it on every exit path."""
+class Cleanup:
+    """Undo steps in reverse order, each even if another fails: contextlib.ExitStack without its import."""
+
+    def __init__(self) -> None:
+        self._steps: list[tuple[object, tuple[object, ...]]] = []
+
+    def callback(self, fn: object, *args: object) -> None:
+        self._steps.append((fn, args))
+
+    def __enter__(self) -> Cleanup:
+        return self
+
+    def __exit__(self, kind: object, exc: BaseException | None, _tb: object) -> bool:
+        first: BaseException | None = None
+        while self._steps:
+            fn, args = self._steps.pop()
+            try:
+                fn(*args)  # type: ignore[operator]
+            except BaseException as error:
+                first = first or error
+        if first is not None and exc is None:
+            raise first
+        return False
+
+
+class _RawTerminal:
+    """Put the caller's terminal in raw mode for the pty session; restored on every exit path."""
 
     def __init__(self, interactive: bool) -> None:
         self.fd = 0
-        self.saved = None
+        self.saved: list | None = None
         self.interactive = interactive
 
-    def __enter__(self) -> _raw_terminal:
+    def enter(self) -> None:
         if self.interactive and os.isatty(self.fd):
             import termios
             import tty
 
             self.saved = termios.tcgetattr(self.fd)
             tty.setraw(self.fd, termios.TCSANOW)
-        return self
 
-    def __exit__(self, *exc: object) -> None:
+    def restore(self) -> None:
         if self.saved is not None:
             import termios
 
             termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
 
-
-__all__ = ["ContainerError", "run"]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+# _signal is signal's C core: signal.py adds enums that cost milliseconds on every start.
+import _signal as signal
 import os
-import signal
 
 from hutch.linux import pidfd
 from hutch.linux import syscalls as sc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 # _socket, not socket: socket.py builds enums for hundreds of constants at import, a cost on every start.
 import _socket
-import array
+import struct
 
 # Messages: a keyword, optionally followed by a space and a payload.
 USERNS = b"userns"  # child -> runtime: write my id maps now
@@ -37,7 +37,7 @@ class Channel:
     def send(self, kind: bytes, payload: bytes = b"", fds: list[int] | None = None) -> None:
         message = kind + (b" " + payload if payload else b"")
         if fds:
-            rights = array.array("i", fds).tobytes()
+            rights = struct.pack(f"{len(fds)}i", *fds)
             self.sock.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
         else:
             self.sock.send(message)
@@ -51,14 +51,15 @@ class Channel:
                 break
             except InterruptedError:
                 continue
-        fds = array.array("i")
+        fds: list[int] = []
         for level, kind, payload in ancillary:
             if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-                fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+                usable = len(payload) - len(payload) % 4
+                fds += struct.unpack(f"{usable // 4}i", payload[:usable])
         if not data:
             raise ChannelClosed()
         kind, _, payload = data.partition(b" ")
-        return kind, payload, list(fds)
+        return kind, payload, fds
 
     def expect(self, kind: bytes) -> tuple[bytes, list[int]]:
         got, payload, fds = self.recv()
