@@ -14,6 +14,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+    from hutch.cgroups.layout import CgroupLayout
+
 _EMPTY_TIMEOUT_SECONDS = 2.0
 _KILL_ROUNDS = 20
 
@@ -56,6 +58,23 @@ def kill_by_polling(read_pids: Callable[[], list[int]]) -> None:
         killed.update(fresh)
 
 
+def _own_cgroup_procs(layout: CgroupLayout) -> str | None:
+    """The cgroup.procs file of this process's cgroup in the unified (else the pids) hierarchy."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if layout.unified and controllers == "":
+            return f"{layout.unified}{path.rstrip('/')}/cgroup.procs"
+        if not layout.unified and "pids" in controllers.split(","):
+            mount = layout.mountpoint("pids")
+            return f"{mount}{path.rstrip('/')}/cgroup.procs" if mount else None
+    return None
+
+
 class Manager:
     """One cgroup, at the same path in every hierarchy the layout uses.
 
@@ -65,6 +84,7 @@ class Manager:
     """
 
     path: str
+    layout: CgroupLayout
 
     def directories(self) -> list[str]:
         """Absolute cgroup directories, one per hierarchy, with the memory hierarchy last."""
@@ -106,6 +126,22 @@ class Manager:
                 close_fds(fds)
                 raise CgroupError(f"cannot open {path}: {exc.strerror}", exc.errno) from None
         return fds
+
+    def warmup_fd(self) -> int | None:
+        """cgroup.procs of the caller's own cgroup, for a no-op migration that pays a kernel wait early.
+
+        Every cgroup migration takes a global lock whose first writer waits for an RCU grace period (10-25 ms
+        on this class of machine); writers within a grace period after that pass at once. Writing a process
+        into the cgroup it already sits in changes nothing but pays that wait: done by the middle child while
+        the init sets up mounts, it makes the init's late join cheap. None when there is no such file.
+        """
+        found = _own_cgroup_procs(self.layout)
+        if found is None:
+            return None
+        try:
+            return os.open(found, os.O_WRONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
 
     def pids(self) -> list[int]:
         found: set[int] = set()

@@ -112,6 +112,9 @@ def _main(argv: list[str]) -> int:
 
 
 def _run(values: dict[str, object], command: list[str], debug: bool) -> int:
+    from hutch.cgroups import warmup
+
+    warmup.start()  # first thing: overlaps a kernel wait with the imports and set-up below
     from hutch.engine.options import RunOptions
     from hutch.engine.report import write_report
     from hutch.engine.run import run

@@ -29,7 +29,7 @@ def cgroup_resources(spec: Spec):  # -> hutch.cgroups.Resources
 
 def run(opts: RunOptions) -> Report:
     """Run a container to its end. Raises ContainerError (or CgroupError) for failures before it runs."""
-    from hutch.cgroups import new_manager
+    from hutch.cgroups import new_manager, warmup
     from hutch.oci.create import create
     from hutch.oci.start import start
 
@@ -41,11 +41,16 @@ def run(opts: RunOptions) -> Report:
         manager.apply(cgroup_resources(spec))
         join_fds = manager.join_fds()
         cleanup.callback(_close_all, join_fds)
+        warmup_fd = manager.warmup_fd()
+        if warmup_fd is not None:
+            cleanup.callback(os.close, warmup_fd)
         stdio = _stdio(opts, cleanup)
         trap = SignalTrap()
         cleanup.callback(trap.close)
         began = time.monotonic()
-        cfg = InitConfig(spec, rootfs, join_fds, stdio, die_with_parent=True, debug=opts.debug)
+        warmup.wait()
+        cfg = InitConfig(spec, rootfs, join_fds=join_fds, warmup_fd=warmup_fd, stdio=stdio,
+                         die_with_parent=True, debug=opts.debug)
         created = create(cfg)
         cleanup.callback(created.close)
         _close_all(join_fds)

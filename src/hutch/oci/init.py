@@ -27,6 +27,7 @@ class InitConfig(Record):
     spec: Spec
     rootfs: str  # absolute host path of the root filesystem; "/" for the host's own root
     join_fds: list[int] = Factory(list)  # cgroup.procs of each hierarchy, memory last
+    warmup_fd: int | None = None  # see Manager.warmup_fd: the middle child writes the init's PID there
     stdio: tuple[int, int, int] | None = None
     die_with_parent: bool = True
     debug: bool = False
@@ -40,6 +41,11 @@ def child_main(cfg: InitConfig, chan: sync.Channel) -> NoReturn:
         if pid == 0:
             init_main(cfg, chan)
         chan.send(sync.PID, str(pid).encode())
+        if cfg.warmup_fd is not None:
+            try:
+                os.write(cfg.warmup_fd, str(pid).encode())
+            except OSError:
+                pass  # only an optimisation
         os._exit(0)
     except BaseException as exc:
         _report(chan, exc, cfg.debug)
