@@ -144,7 +144,11 @@ def _setup(cfg: InitConfig, chan: sync.Channel) -> tuple[str, dict[str, str]]:
         _setup_terminal(chan)
     os.umask(0o022)
     with step(f"change to the working directory {spec.process.cwd}"):
-        os.chdir(spec.process.cwd)
+        try:
+            os.chdir(spec.process.cwd)
+        except FileNotFoundError:
+            os.makedirs(spec.process.cwd, 0o755)  # as docker does for a missing WORKDIR
+            os.chdir(spec.process.cwd)
     process.apply_rlimits(spec.process)
     proc = spec.process
     return process.find_executable(proc.args[0], proc.env, proc.cwd), process.environ(proc.env)

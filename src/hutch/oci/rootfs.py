@@ -58,8 +58,9 @@ def _prepare_root(rootfs: str, readonly: bool) -> str:
             with step("make the host's root filesystem read-only"):
                 sc.mount_setattr(_HOST_ROOT, sc.MOUNT_ATTR_RDONLY, recursive=True)
         return _HOST_ROOT
-    if not os.path.isdir(rootfs):
-        raise ContainerError(f"root filesystem {rootfs} is not a directory")
+    with step(f"access the root filesystem {rootfs}"):
+        if not stat.S_ISDIR(os.stat(rootfs).st_mode):
+            raise ContainerError(f"root filesystem {rootfs} is not a directory")
     with step(f"bind the root filesystem {rootfs}"):
         sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
     return rootfs
