@@ -35,7 +35,12 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 	touch $@
 
-venv: $(VENV)/.installed
+# Byte-compile hutch: with PYTHONDONTWRITEBYTECODE set (as on this machine) every start would compile anew.
+$(VENV)/.compiled: $(VENV)/.installed $(wildcard src/hutch/*.py src/hutch/*/*.py src/hutch/*/*/*.py)
+	$(PY) -m compileall -q src >/dev/null
+	touch $@
+
+venv: $(VENV)/.installed $(VENV)/.compiled
 
 demo: apt-demo venv
 	@echo '$$ hutch run -m 50m -- stress --vm 1 --vm-bytes 40m --vm-keep -t 2'
