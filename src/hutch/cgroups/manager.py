@@ -58,23 +58,6 @@ def kill_by_polling(read_pids: Callable[[], list[int]]) -> None:
         killed.update(fresh)
 
 
-def _own_cgroup_procs(layout: CgroupLayout) -> str | None:
-    """The cgroup.procs file of this process's cgroup in the unified (else the pids) hierarchy."""
-    try:
-        with open("/proc/self/cgroup") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if layout.unified and controllers == "":
-            return f"{layout.unified}{path.rstrip('/')}/cgroup.procs"
-        if not layout.unified and "pids" in controllers.split(","):
-            mount = layout.mountpoint("pids")
-            return f"{mount}{path.rstrip('/')}/cgroup.procs" if mount else None
-    return None
-
-
 class Manager:
     """One cgroup, at the same path in every hierarchy the layout uses.
 
@@ -135,7 +118,9 @@ class Manager:
         into the cgroup it already sits in changes nothing but pays that wait: done by the middle child while
         the init sets up mounts, it makes the init's late join cheap. None when there is no such file.
         """
-        found = _own_cgroup_procs(self.layout)
+        from hutch.cgroups.warmup import own_cgroup_procs
+
+        found = own_cgroup_procs(self.layout)
         if found is None:
             return None
         try:

@@ -30,6 +30,19 @@ class Resources(Record):
     cpuset_cpus: str | None = None
     cpuset_mems: str | None = None
 
+    # What each controller is asked for: the same question on v1 and v2.
+    def wants_memory(self) -> bool:
+        return any(v is not None for v in (self.memory_limit, self.memory_reservation, self.memory_swap))
+
+    def wants_cpu(self) -> bool:
+        return any(v is not None for v in (self.cpu_shares, self.cpu_quota, self.cpu_period))
+
+    def wants_cpuset(self) -> bool:
+        return self.cpuset_cpus is not None or self.cpuset_mems is not None
+
+    def wants_pids(self) -> bool:
+        return self.pids_limit is not None
+
 
 class Stats(Record):
     """Usage of one cgroup; a field is None when the kernel does not report it."""

@@ -12,10 +12,13 @@ from __future__ import annotations
 import _thread
 import os
 
+from hutch.cgroups.layout import CgroupLayout, detect
+
 _done: _thread.LockType | None = None
 
 
-def _own_cgroup_procs() -> str | None:
+def own_cgroup_procs(layout: CgroupLayout) -> str | None:
+    """cgroup.procs of this process's cgroup in the unified hierarchy (else in the pids one)."""
     try:
         with open("/proc/self/cgroup") as f:
             lines = f.read().splitlines()
@@ -23,26 +26,25 @@ def _own_cgroup_procs() -> str | None:
         return None
     for line in lines:
         _, controllers, path = line.split(":", 2)
-        if controllers != "":
-            continue
-        for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
-            candidate = f"{root}{path.rstrip('/')}/cgroup.procs"
-            if os.path.exists(f"{root}/cgroup.controllers") and os.path.exists(candidate):
-                return candidate
+        if layout.unified and controllers == "":
+            return f"{layout.unified}{path.rstrip('/')}/cgroup.procs"
+        if not layout.unified and "pids" in controllers.split(","):
+            mount = layout.mountpoint("pids")
+            return f"{mount}{path.rstrip('/')}/cgroup.procs" if mount else None
     return None
 
 
 def _migrate_into_own_cgroup(done: _thread.LockType) -> None:
     try:
-        path = _own_cgroup_procs()
+        path = own_cgroup_procs(detect())
         if path is not None:
             fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
             try:
                 os.write(fd, b"0")
             finally:
                 os.close(fd)
-    except OSError:
-        pass  # only an optimisation
+    except Exception:
+        pass
     finally:
         done.release()
 

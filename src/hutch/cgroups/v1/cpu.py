@@ -10,7 +10,7 @@ class Cpu:
     name = "cpu"
 
     def requested(self, res: Resources) -> bool:
-        return res.cpu_shares is not None or res.cpu_quota is not None or res.cpu_period is not None
+        return res.wants_cpu()
 
     def apply(self, directory: str, res: Resources) -> None:
         if res.cpu_shares is not None:

@@ -10,7 +10,7 @@ class Cpuset:
     name = "cpuset"
 
     def requested(self, res: Resources) -> bool:
-        return res.cpuset_cpus is not None or res.cpuset_mems is not None
+        return res.wants_cpuset()
 
     def apply(self, directory: str, res: Resources) -> None:
         # mems before cpus matches runc; either order is valid as both are subsets of the parent's.

@@ -10,7 +10,7 @@ class Pids:
     name = "pids"
 
     def requested(self, res: Resources) -> bool:
-        return res.pids_limit is not None
+        return res.wants_pids()
 
     def apply(self, directory: str, res: Resources) -> None:
         if res.pids_limit is not None:

@@ -30,8 +30,7 @@ class Memory:
     name = "memory"
 
     def requested(self, res: Resources) -> bool:
-        wanted = (res.memory_limit, res.memory_reservation, res.memory_swap)
-        return any(value is not None for value in wanted)
+        return res.wants_memory()
 
     def apply(self, directory: str, res: Resources) -> None:
         swap = swap_max(res.memory_swap, res.memory_limit)
