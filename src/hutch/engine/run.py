@@ -12,10 +12,16 @@ from hutch.linux import pidfd
 from hutch.oci.init import InitConfig
 from hutch.oci.spec import Spec
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.cgroups import Resources
+
 EXIT_OOM = 137
+SIGKILL = 9  # a literal: the signal module's enums are a start-up cost
 
 
-def cgroup_resources(spec: Spec):  # -> hutch.cgroups.Resources
+def cgroup_resources(spec: Spec) -> Resources:
+    """The spec's linux.resources in the cgroups layer's terms."""
     from hutch.cgroups import Resources
 
     res = spec.linux.resources
@@ -57,7 +63,7 @@ def run(opts: RunOptions) -> Report:
         join_fds.clear()
 
         def kill() -> None:
-            created.process.send_signal(9)
+            created.process.send_signal(SIGKILL)
             manager.kill()
 
         monitor = Monitor(created, trap, kill, opts.timeout, stdin_open=opts.interactive)

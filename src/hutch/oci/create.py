@@ -12,7 +12,7 @@ from hutch.oci import sync
 from hutch.oci.errors import ContainerError
 from hutch.oci.init import InitConfig, child_main
 from hutch.oci.spec import IdMapping
-from hutch.record import Factory, Record
+from hutch.record import Record
 
 
 class Created(Record):
@@ -22,7 +22,6 @@ class Created(Record):
     process: pidfd.Process
     channel: sync.Channel
     pty_master: int | None = None
-    extra_fds: list[int] = Factory(list)
 
     def abort(self) -> None:
         """Kill and reap an init that will never be started."""

@@ -65,8 +65,6 @@ def init_main(cfg: InitConfig, chan: sync.Channel) -> NoReturn:
 def _report(chan: sync.Channel, exc: BaseException, debug: bool) -> NoReturn:
     if isinstance(exc, ContainerError):
         code, message = exc.exit_code, str(exc)
-    elif isinstance(exc, SystemExit):
-        os._exit(EXIT_RUNTIME)
     else:
         code, message = EXIT_RUNTIME, f"container init failed: {describe(exc)}"
     if debug:
