@@ -79,3 +79,12 @@ def test_host_mode_hides_the_hosts_cgroup_and_device_mounts(hutch):
     points = r.stdout.split()
     assert "/sys/fs/cgroup" not in points, points
     assert points.count("/dev") == 1 and points.count("/proc") == 1, points
+
+
+def test_the_container_leads_its_own_session(hutch, busybox_rootfs):
+    # Otherwise a ^C at hutch's terminal would reach the container twice: directly and forwarded by hutch.
+    r = hutch("run", "--rootfs", str(busybox_rootfs), "--", "cat", "/proc/self/stat")
+    assert r.returncode == 0, r.stderr
+    fields = r.stdout.rsplit(")", 1)[1].split()
+    pid_group, session = fields[2], fields[3]
+    assert (pid_group, session) == ("1", "1"), r.stdout

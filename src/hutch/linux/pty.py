@@ -25,7 +25,7 @@ def open_pair(ptmx: str = "/dev/ptmx") -> tuple[int, int]:
 
 
 def make_controlling(fd: int) -> None:
-    os.setsid()
+    """Make the terminal `fd` the controlling terminal of the caller, which must lead a new session."""
     fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
 
 

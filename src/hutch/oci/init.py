@@ -119,6 +119,9 @@ def _setup(cfg: InitConfig, chan: sync.Channel) -> tuple[str, dict[str, str]]:
     for sig in _RESET_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     os.umask(0)
+    # A session of its own, as runc gives it: a ^C typed at hutch's terminal reaches hutch (which forwards
+    # it once), not the container directly as well.
+    os.setsid()
     if cfg.stdio is not None:
         _install_stdio(cfg.stdio)
     linux = spec.linux
