@@ -16,10 +16,21 @@ def _error(action: str, path: str, exc: OSError) -> CgroupError:
     return CgroupError(f"{action} {path}: {reason}", exc.errno)
 
 
+def _read_raw(path: str) -> str:
+    # os-level calls: open() adds a buffered text layer and five syscalls per small kernel file.
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks).decode("ascii")
+    finally:
+        os.close(fd)
+
+
 def read(path: str) -> str:
     try:
-        with open(path, encoding="ascii") as f:
-            return f.read()
+        return _read_raw(path)
     except OSError as exc:
         raise _error("cannot read", path, exc) from None
 
@@ -27,8 +38,7 @@ def read(path: str) -> str:
 def read_or_none(path: str) -> str | None:
     """Content of a file that may be absent on this kernel, or None."""
     try:
-        with open(path, encoding="ascii") as f:
-            return f.read()
+        return _read_raw(path)
     except OSError:
         return None
 
