@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
-from hutchtest import TIME_SCALE, remove_cgroup, wait_for
+from hutchtest import TIME_SCALE, assert_hutch_error, remove_cgroup, wait_for
 
 
 def test_env(hutch, busybox_rootfs):
@@ -63,3 +65,15 @@ def test_cgroup_parent(hutch_bg, cgroups, name):
         for h in cgroups.hierarchies:
             if (h.mountpoint / parent).exists():
                 remove_cgroup(h.mountpoint / parent)
+
+
+def test_a_running_containers_name_cannot_be_reused(hutch, hutch_bg, busybox_rootfs, cgroups, name):
+    args = ("--name", name, "--rootfs", str(busybox_rootfs))
+    with hutch_bg("run", "--init", *args, "--", "sleep", "30") as first:
+        wait_for(lambda: cgroups.procs(name))
+        r = hutch("run", *args, "--", "true")
+        assert "is already in use" in assert_hutch_error(r)
+        assert first.poll() is None  # the running container was not disturbed
+        assert cgroups.procs(name)
+        first.send_signal(signal.SIGTERM)  # tini passes it on; hutch then removes the cgroup itself
+        assert first.wait(timeout=10 * TIME_SCALE) == 143

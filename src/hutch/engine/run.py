@@ -9,6 +9,7 @@ from hutch.engine.monitor import Monitor, SignalTrap
 from hutch.engine.options import RunOptions, build_spec
 from hutch.engine.report import Report
 from hutch.linux import pidfd
+from hutch.oci.errors import ContainerError
 from hutch.oci.init import InitConfig
 from hutch.oci.spec import Spec
 
@@ -41,6 +42,9 @@ def run(opts: RunOptions) -> Report:
 
     spec, rootfs = build_spec(opts)
     manager = new_manager(spec.linux.cgroups_path or "")
+    if manager.subtree_pids():
+        # A leftover empty cgroup of a crashed run is reused; one with processes belongs to a live container.
+        raise ContainerError(f"the container name {opts.name} is already in use")
     with Cleanup() as cleanup:
         manager.create()
         cleanup.callback(manager.destroy)
