@@ -57,7 +57,7 @@ pytest-host: apt-test venv
 
 # The VM emulates its CPU (about 5x slower here): time limits in the tests are scaled to match.
 pytest-v2: apt-test venv
-	HUTCH_TEST_TIME_SCALE=5 $(V2VM) --timeout 3600 -- $(PY) -m pytest $(PYTEST_ARGS) tests
+	HUTCH_TEST_TIME_SCALE=5 $(V2VM) --timeout 2400 -- $(PY) -m pytest $(PYTEST_ARGS) tests
 
 # Both runs happen even when the first fails; the target fails if either did.
 test: lint apt-test venv
