@@ -58,6 +58,13 @@ def kill_by_polling(read_pids: Callable[[], list[int]]) -> None:
         killed.update(fresh)
 
 
+def _pids_of(cgroups: list[str]) -> list[int]:
+    found: set[int] = set()
+    for cgroup in cgroups:
+        found.update(fs.read_pids(f"{cgroup}/cgroup.procs"))
+    return sorted(found)
+
+
 class Manager:
     """One cgroup, at the same path in every hierarchy the layout uses.
 
@@ -136,23 +143,20 @@ class Manager:
 
     def subtree_pids(self) -> list[int]:
         """Processes in the cgroup and in any cgroup the container created below it."""
-        found: set[int] = set()
-        for directory in self.directories():
-            for cgroup in fs.subtree(directory):
-                found.update(fs.read_pids(f"{cgroup}/cgroup.procs"))
-        return sorted(found)
+        return _pids_of([cgroup for directory in self.directories() for cgroup in fs.subtree(directory)])
 
     def destroy(self) -> None:
         """Kill what runs in the cgroup, remove its directories and any cgroups below; the parents stay."""
-        directories = [d for d in self.directories() if fs.exists(d)]
-        if not directories:
+        cgroups = [cgroup for directory in self.directories() for cgroup in fs.subtree(directory)]
+        if not cgroups:
             return
-        if self.subtree_pids():  # usually empty: the container's PID namespace died with its PID 1
+        if _pids_of(cgroups):  # usually empty: the container's PID namespace died with its PID 1
             self.kill()
             self._wait_until_empty()
-        for directory in directories:
-            for cgroup in fs.subtree(directory):
-                fs.remove_dir(cgroup)
+            # The container may have made more cgroups before it died: walk again.
+            cgroups = [cgroup for directory in self.directories() for cgroup in fs.subtree(directory)]
+        for cgroup in cgroups:  # deepest first within each hierarchy
+            fs.remove_dir(cgroup)
 
     def _wait_until_empty(self) -> None:
         deadline = time.monotonic() + _EMPTY_TIMEOUT_SECONDS

@@ -23,12 +23,6 @@ class Created(Record):
     channel: sync.Channel
     pty_master: int | None = None
 
-    def abort(self) -> None:
-        """Kill and reap an init that will never be started."""
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-        self.close()
-
     def close(self) -> None:
         self.channel.close()
         self.process.close()
