@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from hutch.cli.args import Option, UsageError, help_text, parse
+from hutch.flags import Option, UsageError, help_text, parse
 from hutch.oci.errors import EXIT_RUNTIME
 
 USAGE = "hutch [--debug] run [OPTIONS] [--] COMMAND [ARG...]"

@@ -1,85 +1,69 @@
-"""A foreground container: spec, cgroup, create, start, monitor, report and clean up."""
+"""A foreground container: spec, then the runtime's own create, start and delete, with a monitor and a report.
+
+`hutch run` is a user of the same lifecycle code as `hutch-runtime`: the container's state lives under the
+runtime root (/run/hutch/<name>), so its name is claimed atomically and `hutch-runtime state|ps|events`
+see it.
+"""
 
 from __future__ import annotations
 
 import os
 import time
 
-from hutch.engine.monitor import Monitor, SignalTrap
 from hutch.engine.options import RunOptions, build_spec
 from hutch.engine.report import Report
 from hutch.linux import pidfd
+from hutch.linux import syscalls as sc
 from hutch.oci.errors import ContainerError
-from hutch.oci.init import InitConfig
-from hutch.oci.spec import Spec
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from hutch.cgroups import Resources
+from hutch.oci.monitor import Cleanup, Monitor, RawTerminal, SignalTrap
+from hutch.oci.state import DEFAULT_ROOT
 
 EXIT_OOM = 137
 SIGKILL = 9  # a literal: the signal module's enums are a start-up cost
 
 
-def cgroup_resources(spec: Spec) -> Resources:
-    """The spec's linux.resources in the cgroups layer's terms."""
-    from hutch.cgroups import Resources
-
-    res = spec.linux.resources
-    return Resources(
-        memory_limit=res.memory.limit, memory_reservation=res.memory.reservation,
-        memory_swap=res.memory.swap, pids_limit=res.pids_limit, cpu_shares=res.cpu.shares,
-        cpu_quota=res.cpu.quota, cpu_period=res.cpu.period, cpuset_cpus=res.cpu.cpus,
-        cpuset_mems=res.cpu.mems,
-    )
-
-
-def run(opts: RunOptions) -> Report:
+def run(opts: RunOptions, root: str = DEFAULT_ROOT) -> Report:
     """Run a container to its end. Raises ContainerError (or CgroupError) for failures before it runs."""
-    from hutch.cgroups import new_manager, warmup
-    from hutch.oci.create import create
+    from hutch.cgroups import warmup
+    from hutch.oci.create import CreateOptions, create
+    from hutch.oci.delete import delete
     from hutch.oci.start import start
 
     spec, rootfs = build_spec(opts)
-    manager = new_manager(spec.linux.cgroups_path or "")
-    if manager.subtree_pids():
-        # A leftover empty cgroup of a crashed run is reused; one with processes belongs to a live container.
-        raise ContainerError(f"the container name {opts.name} is already in use")
+    name = opts.name or ""
+    # The container's init is a grandchild: once the middle child exits, we must become its parent to wait.
+    sc.set_child_subreaper()
     with Cleanup() as cleanup:
-        manager.create()
-        cleanup.callback(manager.destroy)
-        manager.apply(cgroup_resources(spec))
-        join_fds = manager.join_fds()
-        cleanup.callback(_close_all, join_fds)
-        warmup_fd = manager.warmup_fd()
-        if warmup_fd is not None:
-            cleanup.callback(os.close, warmup_fd)
         stdio = _stdio(opts, cleanup)
         trap = SignalTrap()
         cleanup.callback(trap.close)
         began = time.monotonic()
         warmup.wait()
-        cfg = InitConfig(spec, rootfs, join_fds=join_fds, warmup_fd=warmup_fd, stdio=stdio,
-                         die_with_parent=True, debug=opts.debug)
-        created = create(cfg)
+        create_opts = CreateOptions(
+            id=name, bundle=rootfs, root=root, spec=spec, rootfs=rootfs, keep_pty=True, join_late=True,
+            stdio=stdio, die_with_parent=True, debug=opts.debug,
+        )
+        created = _create_claiming_name(create, create_opts, root)
+        cleanup.callback(delete, root, name, True)
         cleanup.callback(created.close)
-        _close_all(join_fds)
-        join_fds.clear()
+        manager = created.manager
 
         def kill() -> None:
             created.process.send_signal(SIGKILL)
             manager.kill()
 
-        monitor = Monitor(created, trap, kill, opts.timeout, stdin_open=opts.interactive)
+        monitor = Monitor(created.process, created.pty_master, trap, kill, opts.timeout,
+                          stdin_open=opts.interactive)
         if created.pty_master is not None:
             monitor.copy_window_size()
-            terminal = _RawTerminal(opts.interactive)
+            terminal = RawTerminal(opts.interactive)
             terminal.enter()
             cleanup.callback(terminal.restore)
         try:
-            start(created)
+            start(root, name)
         except BaseException:
-            manager.kill()
+            kill()
+            _reap(created.process)
             raise
         status = monitor.wait()
         wall = time.monotonic() - began
@@ -98,9 +82,38 @@ def run(opts: RunOptions) -> Report:
     raise AssertionError("unreachable")
 
 
-def _close_all(fds: list[int]) -> None:
-    for fd in fds:
-        os.close(fd)
+def _create_claiming_name(create, create_opts, root: str):
+    """Create the container; a stopped leftover of a killed `hutch run` of the same name is removed first."""
+    try:
+        return create(create_opts)
+    except ContainerError as exc:
+        if "already exists" not in str(exc):
+            raise
+        if not _remove_stopped(root, create_opts.id):
+            raise ContainerError(f"the container name {create_opts.id} is already in use") from None
+    return create(create_opts)
+
+
+def _remove_stopped(root: str, name: str) -> bool:
+    from hutch.oci.container import STOPPED, Container
+    from hutch.oci.delete import destroy
+    from hutch.oci.state import NotFound
+
+    try:
+        with Container.open(root, name) as container:
+            if container.status() != STOPPED:
+                return False
+            destroy(container)
+    except NotFound:
+        pass
+    return True
+
+
+def _reap(process: pidfd.Process) -> None:
+    try:
+        process.wait()
+    except ChildProcessError:
+        pass
 
 
 def _stdio(opts: RunOptions, cleanup: Cleanup) -> tuple[int, int, int] | None:
@@ -111,52 +124,3 @@ def _stdio(opts: RunOptions, cleanup: Cleanup) -> tuple[int, int, int] | None:
     devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     cleanup.callback(os.close, devnull)
     return (devnull, 1, 2)
-
-
-class Cleanup:
-    """Undo steps in reverse order, each even if another fails: contextlib.ExitStack without its import."""
-
-    def __init__(self) -> None:
-        self._steps: list[tuple[object, tuple[object, ...]]] = []
-
-    def callback(self, fn: object, *args: object) -> None:
-        self._steps.append((fn, args))
-
-    def __enter__(self) -> Cleanup:
-        return self
-
-    def __exit__(self, kind: object, exc: BaseException | None, _tb: object) -> bool:
-        first: BaseException | None = None
-        while self._steps:
-            fn, args = self._steps.pop()
-            try:
-                fn(*args)  # type: ignore[operator]
-            except BaseException as error:
-                first = first or error
-        if first is not None and exc is None:
-            raise first
-        return False
-
-
-class _RawTerminal:
-    """Put the caller's terminal in raw mode for the pty session; restored on every exit path."""
-
-    def __init__(self, interactive: bool) -> None:
-        self.fd = 0
-        self.saved: list | None = None
-        self.interactive = interactive
-
-    def enter(self) -> None:
-        if self.interactive and os.isatty(self.fd):
-            import termios
-            import tty
-
-            self.saved = termios.tcgetattr(self.fd)
-            tty.setraw(self.fd, termios.TCSANOW)
-
-    def restore(self) -> None:
-        if self.saved is not None:
-            import termios
-
-            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
-

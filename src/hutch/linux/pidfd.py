@@ -49,3 +49,32 @@ def exit_code(status: int) -> tuple[int, int | None]:
         sig = os.WTERMSIG(status)
         return 128 + sig, sig
     return os.WEXITSTATUS(status), None
+
+
+def open_verified(pid: int, start_time: int | None) -> Process | None:
+    """A handle on the process `pid` that started at `start_time`; None when it is gone or the PID was reused.
+
+    The pidfd is opened first and the start time checked after: if it still matches, the pidfd holds that very
+    process, and nothing sent through it can reach a process that recycled the PID later.
+    """
+    from hutch.linux import proc
+
+    if pid <= 0:
+        return None
+    try:
+        handle = Process(pid)
+    except (ProcessLookupError, OSError):
+        return None
+    if not proc.is_running(pid, start_time):
+        handle.close()
+        return None
+    return handle
+
+
+def wait_exit(handle: Process, timeout: float | None) -> bool:
+    """Wait until the process (a child or not) exits; False on timeout (a pidfd polls readable at exit)."""
+    import select
+
+    poller = select.poll()
+    poller.register(handle.fd, select.POLLIN)
+    return bool(poller.poll(None if timeout is None else int(timeout * 1000)))

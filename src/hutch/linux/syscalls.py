@@ -172,3 +172,13 @@ def set_pdeathsig(sig: int) -> None:
 
 def set_child_subreaper() -> None:
     prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def close_all_except(keep: set[int]) -> None:
+    """Close every descriptor of this process but those in `keep` (close_range over the gaps)."""
+    first = 0
+    for fd in sorted(keep):
+        if fd > first:
+            close_range(first, fd - 1)
+        first = max(first, fd + 1)
+    close_range(first)

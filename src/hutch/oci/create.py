@@ -1,53 +1,243 @@
-"""`create`: fork the container's init with everything set up, stopped just before exec."""
+"""`create`: claim the container's state, make its cgroup, fork its init and leave it waiting for `start`.
+
+On return the init is fully set up (mounts, pivot_root, pty, and — unless `join_late` — its cgroup), its PID
+is in the state and the pid file, and it waits on the start socket; the calling process may exit. Any failure
+removes what was made. A create killed outright leaves a state directory that `delete --force` removes: the
+state names the cgroup before the cgroup exists and the init's PID as soon as it is known.
+"""
 
 from __future__ import annotations
 
 # _signal is signal's C core: signal.py adds enums that cost milliseconds on every start.
 import _signal as signal
 import os
+import time
 
-from hutch.linux import pidfd
-from hutch.linux import syscalls as sc
+from hutch.linux import pidfd, proc
 from hutch.oci import sync
 from hutch.oci.errors import ContainerError
 from hutch.oci.init import InitConfig, child_main
-from hutch.oci.spec import IdMapping
+from hutch.oci.spec import IdMapping, Spec, SpecError
+from hutch.oci.state import SOCKET_FILE, State, StateDir, write_atomic
 from hutch.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.cgroups import Manager
+
+DEFAULT_CGROUP_PARENT = "hutch"
+
+
+class CreateOptions(Record):
+    id: str
+    bundle: str  # absolute
+    root: str
+    pid_file: str | None = None
+    console_socket: str | None = None
+    no_pivot: bool = False
+    preserve_fds: int = 0
+    debug: bool = False
+    # For callers in this process (hutch run, hutch-runtime run) rather than an engine:
+    spec: Spec | None = None  # instead of reading bundle/config.json
+    raw_config: dict | None = None
+    rootfs: str | None = None  # absolute; "/" is the host's own root (hutch run's host mode)
+    keep_pty: bool = False  # hand the pty master to the caller instead of a console socket
+    join_late: bool = False
+    stdio: tuple[int, int, int] | None = None
+    die_with_parent: bool = False
 
 
 class Created(Record):
-    """A container whose init waits on the channel for `start`."""
+    """A created container, as seen by the process that created it."""
 
-    pid: int
-    process: pidfd.Process
-    channel: sync.Channel
+    state: State
+    process: pidfd.Process  # the init, held by a pidfd
+    manager: Manager
     pty_master: int | None = None
 
+    @property
+    def pid(self) -> int:
+        return self.state.pid
+
     def close(self) -> None:
-        self.channel.close()
         self.process.close()
         if self.pty_master is not None:
             os.close(self.pty_master)
             self.pty_master = None
 
 
-def create(cfg: InitConfig) -> Created:
-    # The init is a grandchild: once the middle child exits, we must become its parent to wait on it.
-    sc.set_child_subreaper()
+def load_config(bundle: str) -> tuple[dict, Spec]:
+    from hutch import jsonlite
+
+    path = f"{bundle}/config.json"
+    try:
+        with open(path, "rb") as f:
+            raw = jsonlite.loads(f.read())
+    except OSError as exc:
+        raise ContainerError(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ContainerError(f"{path}: {exc}") from None
+    try:
+        return raw, Spec.from_dict(raw)
+    except SpecError as exc:
+        raise ContainerError(f"config.json: {exc}") from None
+
+
+def cgroup_path(cgroups_path: str | None, container_id: str) -> str:
+    """The container's cgroup, relative to each hierarchy's root, from the spec's linux.cgroupsPath."""
+    if not cgroups_path:
+        return f"{DEFAULT_CGROUP_PARENT}/{container_id}"
+    if not cgroups_path.startswith("/") and cgroups_path.count(":") == 2:
+        raise ContainerError(
+            f"cgroupsPath {cgroups_path!r} is systemd's slice:prefix:name form; hutch-runtime manages "
+            "cgroupfs directly (no systemd runs here): use a path such as /machine/ID")
+    if cgroups_path.startswith("/"):
+        return cgroups_path
+    return f"{DEFAULT_CGROUP_PARENT}/{cgroups_path}"
+
+
+def now_rfc3339() -> str:
+    """The current time as Go's RFC3339Nano in UTC, which runc writes into its state."""
+    ns = time.time_ns()
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{text}.{fraction:09d}".rstrip("0").rstrip(".") + "Z"
+
+
+def create(opts: CreateOptions) -> Created:
+    if opts.spec is None:
+        raw, spec = load_config(opts.bundle)
+    else:
+        raw, spec = opts.raw_config or opts.spec.to_dict(), opts.spec
+    rootfs = opts.rootfs or _rootfs_path(opts.bundle, spec.root.path)
+    if spec.process.terminal and not opts.console_socket and not opts.keep_pty:
+        raise ContainerError("cannot allocate tty if runc will detach without setting console socket")
+    if not spec.process.terminal and opts.console_socket:
+        raise ContainerError("cannot use console socket if runc will not detach or allocate tty")
+    _check_preserved_fds(opts.preserve_fds)
+    path = cgroup_path(spec.linux.cgroups_path, opts.id)
+    with StateDir.claim(opts.root, opts.id) as state_dir:
+        state = State(
+            id=opts.id, bundle=opts.bundle, rootfs=rootfs, created=now_rfc3339(),
+            oci_version=spec.oci_version, annotations=dict(spec.annotations), cgroup_path=path, config=raw,
+        )
+        state_dir.save(state)
+        try:
+            return _create_in(state_dir, state, spec, rootfs, opts)
+        except BaseException:
+            state_dir.remove()
+            raise
+
+
+def _rootfs_path(bundle: str, root: str) -> str:
+    path = root if root.startswith("/") else f"{bundle}/{root}"
+    return os.path.normpath(path)
+
+
+def _check_preserved_fds(count: int) -> None:
+    for fd in range(3, 3 + count):
+        try:
+            os.fstat(fd)
+        except OSError:
+            raise ContainerError(f"--preserve-fds {count}: file descriptor {fd} is not open") from None
+
+
+def _create_in(state_dir: StateDir, state: State, spec: Spec, rootfs: str, opts: CreateOptions) -> Created:
+    from hutch.cgroups import close_fds, new_manager
+    from hutch.oci.resources import cgroup_resources
+
+    manager = new_manager(state.cgroup_path)
+    if manager.subtree_pids():
+        raise ContainerError(f"cgroup {state.cgroup_path} is in use by another container")
+    fds: list[int] = []
+    init: pidfd.Process | None = None
+    try:
+        manager.create()
+        manager.apply(cgroup_resources(spec.linux.resources))
+        listener = sync.listen(state_dir.file(SOCKET_FILE))
+        fds.append(listener.detach())
+        join_fds = manager.join_fds()
+        fds += join_fds
+        warmup_fd = manager.warmup_fd()
+        if warmup_fd is not None:
+            fds.append(warmup_fd)
+        cfg = InitConfig(
+            spec, rootfs, listen_fd=fds[0], join_fds=join_fds, join_late=opts.join_late, warmup_fd=warmup_fd,
+            cgroup_dirs=_cgroup_mount_dirs(manager), stdio=opts.stdio, preserve_fds=opts.preserve_fds,
+            die_with_parent=opts.die_with_parent, no_pivot=opts.no_pivot, debug=opts.debug,
+        )
+
+        def record_pid(pid: int) -> None:
+            state.pid, state.pid_start = pid, proc.start_time(pid)
+            state_dir.save(state)
+
+        chan, init, master = _spawn(cfg, record_pid)
+        close_fds(fds)
+        fds.clear()
+        try:
+            if master is not None and not opts.keep_pty:
+                from hutch.oci.console import send_pty
+
+                send_pty(opts.console_socket or "", master)
+                os.close(master)
+                master = None
+            state.phase = "created"
+            state_dir.save(state)
+            if opts.pid_file:
+                write_atomic(os.path.abspath(opts.pid_file), str(state.pid).encode(), mode=0o644)
+            chan.send(sync.DETACH)
+        finally:
+            chan.close()
+        return Created(state, init, manager, master)
+    except BaseException:
+        close_fds(fds)
+        if init is not None:
+            _kill_init(init)
+        manager.destroy()
+        raise
+
+
+def _cgroup_mount_dirs(manager: Manager) -> list[tuple[str, str]]:
+    """Each of the container's cgroup directories with its hierarchy's name under /sys/fs/cgroup."""
+    out = []
+    for directory in manager.directories():
+        mountpoint = directory[: -len(manager.path) - 1]
+        out.append((mountpoint.removeprefix("/sys/fs/cgroup").strip("/"), directory))
+    return out
+
+
+def _kill_init(init: pidfd.Process) -> None:
+    init.send_signal(signal.SIGKILL)
+    try:
+        init.wait()  # ours when the caller is a subreaper
+    except ChildProcessError:
+        pidfd.wait_exit(init, 5.0)
+    init.close()
+
+
+def _spawn(cfg: InitConfig, record_pid: object) -> tuple[sync.Channel, pidfd.Process, int | None]:
+    """Fork the middle child and hold the handshake until the init is READY."""
     ours, theirs = sync.Channel.pair()
-    child = os.fork()
+    try:
+        child = os.fork()
+    except BaseException:
+        ours.close()
+        theirs.close()
+        raise
     if child == 0:
         ours.close()
         child_main(cfg, theirs)
     theirs.close()
     try:
-        return _handshake(cfg, ours, child)
+        init, master = _handshake(cfg, ours, child, record_pid)
     except BaseException:
         ours.close()
         raise
+    return ours, init, master
 
 
-def _handshake(cfg: InitConfig, chan: sync.Channel, child: int) -> Created:
+def _handshake(cfg: InitConfig, chan: sync.Channel, child: int,
+               record_pid: object) -> tuple[pidfd.Process, int | None]:
     # The middle child's PID message and the init's messages race on one channel: accept either order.
     init: pidfd.Process | None = None
     master: int | None = None
@@ -55,23 +245,25 @@ def _handshake(cfg: InitConfig, chan: sync.Channel, child: int) -> Created:
     try:
         while init is None or not ready:
             try:
-                kind, payload, fds = chan.recv()
+                kind, payload, fds = chan.recv(want_fds=True)
             except sync.ChannelClosed:
                 raise ContainerError("the container's init exited during setup") from None
+            if kind == sync.PTY and fds and master is None:
+                master = fds.pop(0)
+            sync.close_all(fds)
             if kind == sync.USERNS:
                 _write_id_maps(child, cfg.spec.linux.uid_mappings, cfg.spec.linux.gid_mappings)
                 chan.send(sync.MAPPED)
             elif kind == sync.PID:
                 init = pidfd.Process(int(payload))
+                record_pid(init.pid)  # type: ignore[operator]
                 _reap(child)
                 child_reaped = True
-            elif kind == sync.PTY and fds:
-                master = fds[0]
             elif kind == sync.READY:
                 ready = True
             elif kind == sync.ERROR:
                 raise sync.RemoteError.parse(payload)
-        return Created(init.pid, init, chan, master)
+        return init, master
     except sync.RemoteError as exc:
         _cleanup(init, master, child, child_reaped)
         raise ContainerError(str(exc), exc.exit_code) from None
@@ -82,9 +274,7 @@ def _handshake(cfg: InitConfig, chan: sync.Channel, child: int) -> Created:
 
 def _cleanup(init: pidfd.Process | None, master: int | None, child: int, child_reaped: bool) -> None:
     if init is not None:
-        init.send_signal(signal.SIGKILL)
-        init.wait()
-        init.close()
+        _kill_init(init)
     if not child_reaped:
         try:
             os.kill(child, signal.SIGKILL)  # our own direct child, not yet reaped: its PID cannot be reused
@@ -115,3 +305,4 @@ def _write_id_maps(pid: int, uids: list[IdMapping], gids: list[IdMapping]) -> No
                 f.write(text)
         except OSError as exc:
             raise ContainerError(f"cannot write {name} {text.strip()!r}: {exc.strerror}") from None
+

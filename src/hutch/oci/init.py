@@ -1,11 +1,19 @@
-"""The fork/init steps of a container start: namespaces, the PID 1 fork, and the init's setup until exec."""
+"""The fork/init steps of a container start: namespaces, the PID 1 fork, and the init's setup until exec.
+
+    runtime ── fork ─▶ middle child: user namespace (id maps written by the runtime), other namespaces,
+                       fork ─▶ init (PID 1): mounts, pivot_root, hostname, pty ─▶ [joins the cgroup] ─▶ READY
+    runtime ── DETACH ─▶ init: waits on the start socket (the runtime may now exit: `create` is done)
+    start   ── START (over the start socket) ─▶ init: [joins the cgroup], identity, capabilities ─▶ execve
+
+Every module the init needs is imported before it changes its root: afterwards the import system is sealed
+(process.seal_imports), since anything imported later would be read from the container's filesystem.
+"""
 
 from __future__ import annotations
 
 # _signal is signal's C core: signal.py adds enums that cost milliseconds on every start.
 import _signal as signal
 import os
-import sys
 
 from hutch.linux import net, pty
 from hutch.linux import syscalls as sc
@@ -19,23 +27,46 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
 # Python ignores these; an ignored disposition would survive execve into the container.
-_RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
-                  signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGCHLD)
+RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
+                 signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGCHLD)
 
 
 class InitConfig(Record):
     spec: Spec
     rootfs: str  # absolute host path of the root filesystem; "/" for the host's own root
+    listen_fd: int  # the start socket, bound in the state directory and listening
     join_fds: list[int] = Factory(list)  # cgroup.procs of each hierarchy, memory last
+    # False: join the cgroup at the end of create, so engines find the init in it (runc's behaviour).
+    # True: join right before execve, so not even the init's last steps are charged to the container.
+    join_late: bool = False
     warmup_fd: int | None = None  # see Manager.warmup_fd: the middle child writes the init's PID there
-    stdio: tuple[int, int, int] | None = None
-    die_with_parent: bool = True
+    # (hierarchy name under /sys/fs/cgroup, host directory) of each of the container's cgroups, for the
+    # spec's cgroup mount
+    cgroup_dirs: list[tuple[str, str]] = Factory(list)
+    stdio: tuple[int, int, int] | None = None  # None: keep the runtime's own stdio
+    preserve_fds: int = 0  # descriptors 3 .. 3+N-1 stay open in the container
+    die_with_parent: bool = False  # SIGKILL the init when the runtime that started it dies
+    no_pivot: bool = False
     debug: bool = False
+
+
+class _Talk:
+    """Where errors go: the create channel until START, then the connection of the start command."""
+
+    __slots__ = ("chan",)
+
+    def __init__(self, chan: sync.Channel) -> None:
+        self.chan = chan
 
 
 def child_main(cfg: InitConfig, chan: sync.Channel) -> NoReturn:
     """Run in the first child: enter new namespaces, fork the container's PID 1, report its PID, exit."""
     try:
+        # Nothing of the runtime's may reach the container: above all not the state directory's fd, whose
+        # flock would otherwise live on in the init and block every later command on the container.
+        sc.close_all_except(_needed_fds(cfg, chan))
+        if cfg.debug:
+            process.preload_traceback()
         _enter_namespaces(cfg, chan)
         pid = os.fork()
         if pid == 0:
@@ -48,30 +79,42 @@ def child_main(cfg: InitConfig, chan: sync.Channel) -> NoReturn:
                 pass  # only an optimisation
         os._exit(0)
     except BaseException as exc:
-        _report(chan, exc, cfg.debug)
+        report(chan, exc, cfg.debug)
+
+
+def _needed_fds(cfg: InitConfig, chan: sync.Channel) -> set[int]:
+    keep = {0, 1, 2, chan.fileno(), cfg.listen_fd, *cfg.join_fds, *range(3, 3 + cfg.preserve_fds)}
+    if cfg.warmup_fd is not None:
+        keep.add(cfg.warmup_fd)
+    if cfg.stdio is not None:
+        keep.update(cfg.stdio)
+    return keep
 
 
 def init_main(cfg: InitConfig, chan: sync.Channel) -> NoReturn:
-    """Run as PID 1 of the container: build its world, wait for start, join the cgroup late, exec."""
+    """Run as PID 1 of the container: build its world, wait for start, exec."""
+    talk = _Talk(chan)
     try:
         path, env = _setup(cfg, chan)
-        _wait_for_start(cfg, chan)
+        if not cfg.join_late:
+            _join_cgroup(cfg)
+        talk.chan = _wait_for_start(cfg, chan)
+        if cfg.join_late:
+            _join_cgroup(cfg)
         _finish_and_exec(cfg, path, env)
     except BaseException as exc:
-        _report(chan, exc, cfg.debug)
+        report(talk.chan, exc, cfg.debug)
     os._exit(EXIT_RUNTIME)
 
 
-def _report(chan: sync.Channel, exc: BaseException, debug: bool) -> NoReturn:
+def report(chan: sync.Channel, exc: BaseException, debug: bool) -> NoReturn:
+    """Send the error to the runtime as one line with its exit code, then exit with that code."""
     if isinstance(exc, ContainerError):
         code, message = exc.exit_code, str(exc)
     else:
         code, message = EXIT_RUNTIME, f"container init failed: {describe(exc)}"
     if debug:
-        import traceback
-
-        traceback.print_exception(exc, file=sys.stderr)
-        sys.stderr.flush()
+        process.print_traceback(exc)
     chan.send_error(code, message)
     os._exit(code)
 
@@ -94,7 +137,7 @@ def _enter_namespaces(cfg: InitConfig, chan: sync.Channel) -> None:
     flags = 0
     for ns in linux.namespaces:
         if ns.type in ("user", "cgroup"):
-            continue  # user is done above; cgroup is unshared after the late cgroup join
+            continue  # user is done above; cgroup is entered right after the cgroup join
         if ns.path:
             _setns(ns.path, sc.NAMESPACE_FLAGS[ns.type], ns.type)
         else:
@@ -116,18 +159,21 @@ def _setns(path: str, flag: int, kind: str) -> None:
 def _setup(cfg: InitConfig, chan: sync.Channel) -> tuple[str, dict[str, str]]:
     """Everything that can be done before start; returns the resolved executable and environment."""
     spec = cfg.spec
-    for sig in _RESET_SIGNALS:
+    for sig in RESET_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     os.umask(0)
-    # A session of its own, as runc gives it: a ^C typed at hutch's terminal reaches hutch (which forwards
-    # it once), not the container directly as well.
+    # A session of its own, as runc gives it: a ^C typed at the caller's terminal reaches the caller (which
+    # forwards it once), not the container directly as well.
     os.setsid()
     if cfg.stdio is not None:
         _install_stdio(cfg.stdio)
     linux = spec.linux
     mount_ns = linux.namespace("mount")
     if mount_ns is not None and not mount_ns.path:
-        rootfs.setup(spec, cfg.rootfs, in_userns=linux.namespace("user") is not None)
+        rootfs.setup(spec, cfg.rootfs, in_userns=linux.namespace("user") is not None,
+                     cgroup_dirs=cfg.cgroup_dirs, no_pivot=cfg.no_pivot)
+    # From here on the root is the container's: nothing may be imported any more.
+    process.seal_imports()
     if spec.hostname and linux.namespace("uts") is not None:
         with step(f"set the hostname to {spec.hostname}"):
             sc.sethostname(spec.hostname)
@@ -144,12 +190,7 @@ def _setup(cfg: InitConfig, chan: sync.Channel) -> tuple[str, dict[str, str]]:
     if spec.process.terminal:
         _setup_terminal(chan)
     os.umask(0o022)
-    with step(f"change to the working directory {spec.process.cwd}"):
-        try:
-            os.chdir(spec.process.cwd)
-        except FileNotFoundError:
-            os.makedirs(spec.process.cwd, 0o755)  # as docker does for a missing WORKDIR
-            os.chdir(spec.process.cwd)
+    process.change_directory(spec.process.cwd)
     process.apply_rlimits(spec.process)
     proc = spec.process
     return process.find_executable(proc.args[0], proc.env, proc.cwd), process.environ(proc.env)
@@ -168,7 +209,7 @@ def _setup_terminal(chan: sync.Channel) -> None:
     """Allocate the pty from the container's own devpts and hand the master to the runtime."""
     with step("allocate a pseudo-terminal"):
         master, slave = pty.open_pair("/dev/ptmx")
-        chan.send(sync.PTY, fds=[master])
+        chan.send(sync.PTY, os.ttyname(slave).encode(), fds=[master])
         os.close(master)
         pty.make_controlling(slave)
         for target in (0, 1, 2):
@@ -177,25 +218,44 @@ def _setup_terminal(chan: sync.Channel) -> None:
             os.close(slave)
 
 
-def _wait_for_start(cfg: InitConfig, chan: sync.Channel) -> None:
+def _join_cgroup(cfg: InitConfig) -> None:
+    # From here on every page the process touches is charged to the container: do as little as possible.
+    process.join_cgroup(cfg.join_fds)
+    cgroup_ns = cfg.spec.linux.namespace("cgroup")
+    if cgroup_ns is not None:
+        if cgroup_ns.path:
+            _setns(cgroup_ns.path, sc.CLONE_NEWCGROUP, "cgroup")
+        else:
+            with step("create a cgroup namespace"):
+                sc.unshare(sc.CLONE_NEWCGROUP)
+
+
+def _wait_for_start(cfg: InitConfig, chan: sync.Channel) -> sync.Channel:
+    """Report READY; once the runtime detaches, wait on the start socket for START; return that connection."""
     chan.send(sync.READY)
     try:
-        chan.expect(sync.START)
+        chan.expect(sync.DETACH)
     except sync.ChannelClosed:
-        os._exit(EXIT_RUNTIME)  # the runtime went away before starting us
+        os._exit(EXIT_RUNTIME)  # the runtime died before the container was created: nothing may run
+    chan.close()
+    listener = sync.socket_from_fd(cfg.listen_fd)
+    while True:
+        conn = sync.accept(listener)
+        try:
+            conn.expect(sync.START)
+            break
+        except (sync.ChannelClosed, sync.RemoteError, OSError):
+            conn.close()  # a connection that was not a start: keep waiting
+    listener.close()
     if cfg.die_with_parent:
         sc.set_pdeathsig(signal.SIGKILL)
+    return conn
 
 
 def _finish_and_exec(cfg: InitConfig, path: str, env: dict[str, str]) -> None:
     proc = cfg.spec.process
-    # From here on every page the process touches is charged to the container: do as little as possible.
-    process.join_cgroup(cfg.join_fds)
-    if cfg.spec.linux.namespace("cgroup") is not None:
-        with step("create a cgroup namespace"):
-            sc.unshare(sc.CLONE_NEWCGROUP)
     process.set_identity(proc)
     if proc.no_new_privileges:
         sc.set_no_new_privs()
-    sc.close_range(3, flags=sc.CLOSE_RANGE_CLOEXEC)
+    process.close_fds_for_exec(cfg.preserve_fds)
     process.execute(path, proc.args, env)

@@ -1,9 +1,10 @@
-"""The container process's last steps: rlimits, cgroup join, identity, capabilities, execve."""
+"""The container process's last steps: sealed imports, rlimits, cgroup join, identity, capabilities, exec."""
 
 from __future__ import annotations
 
 import os
 import resource
+import sys
 
 from hutch.linux import caps
 from hutch.linux import syscalls as sc
@@ -11,6 +12,61 @@ from hutch.oci.errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, ContainerError, d
 from hutch.oci.spec import Process
 
 _RLIMITS = {name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")}
+
+
+class _RefuseImports:
+    """The only entry of sys.meta_path once a process has entered a container's filesystem."""
+
+    @staticmethod
+    def find_spec(name: str, path: object = None, target: object = None) -> None:
+        raise ImportError(f"hutch: refusing to import {name} inside the container's filesystem")
+
+
+def seal_imports() -> None:
+    """Close the import system: after pivot_root or setns into a container, a module not yet imported would be
+    read from the container's root filesystem and run with the runtime's privileges. A missed import now fails
+    loudly instead (modules already in sys.modules keep working)."""
+    sys.meta_path[:] = [_RefuseImports]
+    sys.path_hooks.clear()
+    sys.path_importer_cache.clear()
+    sys.path.clear()
+    linecache = sys.modules.get("linecache")
+    if linecache is not None:
+        # A traceback would read source lines from the container's files by their host paths.
+        linecache.updatecache = lambda *_args, **_kw: []  # type: ignore[attr-defined]
+        linecache.cache.clear()  # type: ignore[attr-defined]
+
+
+def preload_traceback() -> None:
+    """--debug prints tracebacks from inside the container: import what that needs while the root is ours."""
+    import linecache  # noqa: F401
+    import traceback  # noqa: F401
+
+
+def print_traceback(exc: BaseException) -> None:
+    traceback = sys.modules.get("traceback")
+    if traceback is not None:
+        traceback.print_exception(exc, file=sys.stderr)
+        sys.stderr.flush()
+
+
+def change_directory(cwd: str) -> None:
+    with step(f"change to the working directory {cwd}"):
+        try:
+            os.chdir(cwd)
+        except FileNotFoundError:
+            os.makedirs(cwd, 0o755)  # as docker does for a missing WORKDIR
+            os.chdir(cwd)
+
+
+def close_fds_for_exec(preserve: int) -> None:
+    """Every descriptor above stdio closes on execve, but the N the caller asked to pass on (3 .. 3+N-1)."""
+    for fd in range(3, 3 + preserve):
+        try:
+            os.set_inheritable(fd, True)
+        except OSError:
+            pass
+    sc.close_range(3 + preserve, flags=sc.CLOSE_RANGE_CLOEXEC)
 
 
 def apply_rlimits(process: Process) -> None:
@@ -76,10 +132,12 @@ def set_identity(process: Process) -> None:
         sc.prctl(sc.PR_SET_KEEPCAPS, 0)
     if spec_caps is not None:
         with step("set capabilities"):
-            caps.capset(caps.mask(spec_caps.effective), caps.mask(spec_caps.permitted),
-                        caps.mask(spec_caps.inheritable))
+            permitted, inheritable = caps.mask(spec_caps.permitted), caps.mask(spec_caps.inheritable)
+            caps.capset(caps.mask(spec_caps.effective), permitted, inheritable)
             if spec_caps.ambient:
-                caps.set_ambient(caps.mask(spec_caps.ambient))
+                # The kernel raises an ambient capability only if it is permitted and inheritable; runc skips
+                # the others (`runc spec` asks for ambient ones it leaves out of inheritable), and so do we.
+                caps.set_ambient(caps.mask(spec_caps.ambient) & permitted & inheritable)
     if user.umask is not None:
         os.umask(user.umask)
 

@@ -16,20 +16,28 @@ HOST_STAGING = "/tmp"  # in the private mount namespace a tmpfs here holds the n
 _HOST_ROOT = "/tmp/.hutch-root"
 
 
-def setup(spec: Spec, rootfs: str, in_userns: bool) -> None:
-    """Build the container's filesystem view in the current (new) mount namespace and pivot into it."""
+def setup(spec: Spec, rootfs: str, in_userns: bool, cgroup_dirs: list[tuple[str, str]] | None = None,
+          no_pivot: bool = False) -> None:
+    """Build the container's filesystem view in the current (new) mount namespace and pivot into it.
+
+    `cgroup_dirs` are the container's own cgroup directories on the host, each with the name of its hierarchy
+    under /sys/fs/cgroup ("" on a pure v2 host): a spec's `cgroup` mount shows them.
+    """
     _make_private(spec.linux.rootfs_propagation)
     root = _prepare_root(rootfs, spec.root.readonly)
     if rootfs == "/":
         _detach_covered_mounts(root, spec.mounts)
     for m in spec.mounts:
-        mount_entry(root, m)
+        mount_entry(root, m, cgroup_dirs or [])
     if _has_dev_tmpfs(spec):
         create_devices(root, spec.linux.devices, bind=in_userns)
         create_symlinks(root)
     elif spec.linux.devices:
         create_devices(root, spec.linux.devices, bind=True)
-    _pivot(root)
+    if no_pivot:
+        _move_root(root)
+    else:
+        _pivot(root)
     for path in spec.linux.masked_paths:
         _mask(path)
     for path in spec.linux.readonly_paths:
@@ -84,13 +92,13 @@ def _has_dev_tmpfs(spec: Spec) -> bool:
     return any(m.destination.rstrip("/") == "/dev" and m.type == "tmpfs" for m in spec.mounts)
 
 
-def mount_entry(root: str, m: Mount) -> None:
+def mount_entry(root: str, m: Mount, cgroup_dirs: list[tuple[str, str]]) -> None:
     opts = mountopts.parse(m.options)
     dest = secure_join(root, m.destination)
     if opts.is_bind or m.type == "bind":
         _bind_mount(m, dest, opts)
     elif m.type == "cgroup":
-        _mount_cgroup(m, dest, opts)
+        _mount_cgroup(m, dest, opts, cgroup_dirs)
     else:
         with step(f"mount {m.type or m.source} on {m.destination}"):
             ensure_dir(dest)
@@ -117,13 +125,45 @@ def _bind_mount(m: Mount, dest: str, opts: mountopts.MountOptions) -> None:
             sc.mount_setattr(dest, sc.MOUNT_ATTR_RDONLY, recursive=True)
 
 
-def _mount_cgroup(m: Mount, dest: str, opts: mountopts.MountOptions) -> None:
-    """Mount cgroup2 where the host runs pure cgroup v2; on v1 and hybrid hosts the mount is skipped."""
-    if not os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
-        return
-    with step(f"mount cgroup2 on {m.destination}"):
+def _mount_cgroup(m: Mount, dest: str, opts: mountopts.MountOptions,
+                  cgroup_dirs: list[tuple[str, str]]) -> None:
+    """Show the container its own cgroups, as runc does: bind mounts of the container's cgroup directories.
+
+    Pure v2: the one directory on `dest`. v1 and hybrid: a tmpfs on `dest` with one bind mount per hierarchy,
+    named as on the host (cpu,cpuacct, memory, ..., unified), plus symlinks for co-mounted controllers
+    (cpu -> cpu,cpuacct). Read-only when the spec says "ro", as specs do.
+    """
+    flags = opts.flags & (sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+    with step(f"mount the container's cgroups on {m.destination}"):
         ensure_dir(dest)
-        sc.mount("cgroup2", dest, "cgroup2", opts.flags, None)
+        if len(cgroup_dirs) == 1 and not cgroup_dirs[0][0]:
+            _bind_readonly(cgroup_dirs[0][1], dest, flags)
+            return
+        sc.mount("tmpfs", dest, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, "mode=755")
+        names = [name for name, _ in cgroup_dirs]
+        for name, directory in cgroup_dirs:
+            ensure_dir(f"{dest}/{name}")
+            _bind_readonly(directory, f"{dest}/{name}", flags)
+            for alias in name.split(","):
+                if alias != name and alias not in names and not os.path.lexists(f"{dest}/{alias}"):
+                    os.symlink(name, f"{dest}/{alias}")
+        if flags & sc.MS_RDONLY:
+            locked = sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+            sc.mount(None, dest, None, sc.MS_REMOUNT | locked, "mode=755")
+
+
+def _bind_readonly(source: str, dest: str, flags: int) -> None:
+    sc.mount(source, dest, None, sc.MS_BIND)
+    sc.mount(None, dest, None, sc.MS_BIND | sc.MS_REMOUNT | flags | mountopts.locked_flags(dest))
+
+
+def _move_root(root: str) -> None:
+    """--no-pivot: move the root over / and chroot into it (a rootfs on a ramdisk cannot be pivoted)."""
+    with step(f"move the root filesystem {root} to /"):
+        os.chdir(root)
+        sc.mount(root, "/", None, sc.MS_MOVE)
+        os.chroot(".")
+        os.chdir("/")
 
 
 def _pivot(root: str) -> None:

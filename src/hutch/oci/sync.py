@@ -4,6 +4,7 @@ from __future__ import annotations
 
 # _socket, not socket: socket.py builds enums for hundreds of constants at import, a cost on every start.
 import _socket
+import os
 import struct
 
 # Messages: a keyword, optionally followed by a space and a payload.
@@ -12,7 +13,8 @@ MAPPED = b"mapped"  # runtime -> child: id maps written
 PID = b"pid"  # child -> runtime: host PID of the container's init
 PTY = b"pty"  # init -> runtime: carries the pty master as SCM_RIGHTS
 READY = b"ready"  # init -> runtime: set up, waiting to exec
-START = b"start"  # runtime -> init: exec now
+DETACH = b"detach"  # runtime -> init: created; wait on the start socket from now on
+START = b"start"  # start -> init (over the start socket): exec now
 ERROR = b"error"  # init -> runtime: "error <exit code> <message>"
 
 _MAX = 8192
@@ -31,6 +33,17 @@ class Channel:
         a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
         return cls(a), cls(b)
 
+    @classmethod
+    def connect(cls, path: str) -> Channel:
+        """Connect to a container init's start socket (ENOENT/ECONNREFUSED: it is not waiting any more)."""
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+        try:
+            sock.connect(path)
+        except BaseException:
+            sock.close()
+            raise
+        return cls(sock)
+
     def fileno(self) -> int:
         return self.sock.fileno()
 
@@ -42,8 +55,12 @@ class Channel:
         else:
             self.sock.send(message)
 
-    def recv(self) -> tuple[bytes, bytes, list[int]]:
-        """Return (kind, payload, fds); raise ChannelClosed at end of stream."""
+    def recv(self, want_fds: bool = False) -> tuple[bytes, bytes, list[int]]:
+        """Return (kind, payload, fds); raise ChannelClosed at end of stream.
+
+        Descriptors arrive only when `want_fds` is set: any that come unasked are closed at once, so a peer
+        can never plant an fd in this process.
+        """
         while True:
             try:
                 data, ancillary, _flags, _addr = self.sock.recvmsg(_MAX, _socket.CMSG_SPACE(4 * 4),
@@ -56,18 +73,22 @@ class Channel:
             if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
                 usable = len(payload) - len(payload) % 4
                 fds += struct.unpack(f"{usable // 4}i", payload[:usable])
+        if fds and not want_fds:
+            close_all(fds)
+            fds = []
         if not data:
+            close_all(fds)
             raise ChannelClosed()
         kind, _, payload = data.partition(b" ")
         return kind, payload, fds
 
-    def expect(self, kind: bytes) -> tuple[bytes, list[int]]:
-        got, payload, fds = self.recv()
+    def expect(self, kind: bytes) -> bytes:
+        got, payload, _fds = self.recv()
         if got == ERROR:
             raise RemoteError.parse(payload)
         if got != kind:
             raise RemoteError(f"protocol error: expected {kind.decode()}, got {got.decode()}", 125)
-        return payload, fds
+        return payload
 
     def send_error(self, exit_code: int, message: str) -> None:
         try:
@@ -77,6 +98,41 @@ class Channel:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def listen(path: str) -> _socket.socket:
+    """The start socket a created container's init waits on; only root may connect (the directory is 0700)."""
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+    try:
+        sock.bind(path)
+        sock.listen(4)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def socket_from_fd(fd: int) -> _socket.socket:
+    return _socket.socket(fileno=fd)
+
+
+def accept(listener: _socket.socket) -> Channel:
+    """Wait for a connection to the start socket. Only root reaches it: it sits in a 0700 directory (a peer
+    credential check cannot help here: inside a user namespace the host's root shows as the overflow uid)."""
+    while True:
+        try:
+            fd, _addr = listener._accept()  # accept4 with SOCK_CLOEXEC; _socket has no accept()
+        except InterruptedError:
+            continue
+        return Channel(_socket.socket(fileno=fd))
+
+
+def close_all(fds: list[int]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 class RemoteError(Exception):

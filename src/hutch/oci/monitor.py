@@ -1,4 +1,4 @@
-"""Watching a running container in the foreground: signal forwarding, the pty proxy, the timeout."""
+"""Watching a container process in the foreground (run, exec, hutch run): signals, pty, timeout."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import os
 import select
 import time
 
-from hutch.linux import pty
-from hutch.oci.create import Created
+from hutch.linux import pidfd, pty
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -46,17 +45,19 @@ def _ignore(_signum: int, _frame: object) -> None:
 
 
 class Monitor:
-    def __init__(self, created: Created, trap: SignalTrap, kill: Callable[[], None],
-                 timeout: float | None = None, stdin_open: bool = False) -> None:
-        self.created = created
+    def __init__(self, process: pidfd.Process, pty_master: int | None, trap: SignalTrap,
+                 kill: Callable[[], None] | None = None, timeout: float | None = None,
+                 stdin_open: bool = False) -> None:
+        self.process = process
+        self.pty_master = pty_master
         self.trap = trap
         self.kill = kill
         self.deadline = None if timeout is None else time.monotonic() + timeout
-        self.stdin_open = stdin_open and created.pty_master is not None
+        self.stdin_open = stdin_open and pty_master is not None
         self.timed_out = False
 
     def copy_window_size(self) -> None:
-        master = self.created.pty_master
+        master = self.pty_master
         if master is None:
             return
         for fd in (0, 1, 2):
@@ -70,8 +71,8 @@ class Monitor:
     def wait(self) -> int:
         """Run until the container's PID 1 exits; return its wait status."""
         poller = select.poll()
-        proc = self.created.process
-        master = self.created.pty_master
+        proc = self.process
+        master = self.pty_master
         poller.register(proc.fd, select.POLLIN)
         poller.register(self.trap.read_fd, select.POLLIN)
         if master is not None:
@@ -102,14 +103,15 @@ class Monitor:
     def _check_deadline(self) -> None:
         if self.deadline is not None and not self.timed_out and time.monotonic() >= self.deadline:
             self.timed_out = True
-            self.kill()
+            if self.kill is not None:
+                self.kill()
 
     def _forward_signals(self) -> None:
         for sig in self.trap.pending():
             if sig == signal.SIGWINCH:
                 self.copy_window_size()
             elif sig in FORWARDED:
-                self.created.process.send_signal(sig)
+                self.process.send_signal(sig)
 
     def _pump(self, src: int, dst: int) -> bool:
         """Copy what is readable from src to dst; False once src is finished (or, draining, empty)."""
@@ -129,7 +131,7 @@ class Monitor:
 
     def _drain_pty(self) -> None:
         """Output written just before exit is still in the pty: copy it before reporting the exit."""
-        master = self.created.pty_master
+        master = self.pty_master
         if master is None:
             return
         os.set_blocking(master, False)
@@ -146,3 +148,52 @@ def _write_all(fd: int, data: bytes) -> None:
             select.select([], [fd], [])
             continue
         view = view[written:]
+
+
+class Cleanup:
+    """Undo steps in reverse order, each even if another fails: contextlib.ExitStack without its import."""
+
+    def __init__(self) -> None:
+        self._steps: list[tuple[object, tuple[object, ...]]] = []
+
+    def callback(self, fn: object, *args: object) -> None:
+        self._steps.append((fn, args))
+
+    def __enter__(self) -> Cleanup:
+        return self
+
+    def __exit__(self, kind: object, exc: BaseException | None, _tb: object) -> bool:
+        first: BaseException | None = None
+        while self._steps:
+            fn, args = self._steps.pop()
+            try:
+                fn(*args)  # type: ignore[operator]
+            except BaseException as error:
+                first = first or error
+        if first is not None and exc is None:
+            raise first
+        return False
+
+
+class RawTerminal:
+    """Put the caller's terminal in raw mode for the pty session; restored on every exit path."""
+
+    def __init__(self, interactive: bool) -> None:
+        self.fd = 0
+        self.saved: list | None = None
+        self.interactive = interactive
+
+    def enter(self) -> None:
+        if self.interactive and os.isatty(self.fd):
+            import termios
+            import tty
+
+            self.saved = termios.tcgetattr(self.fd)
+            tty.setraw(self.fd, termios.TCSANOW)
+
+    def restore(self) -> None:
+        if self.saved is not None:
+            import termios
+
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
+
