@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from hutch.cgroups.layout import CgroupLayout
+    from hutch.cgroups.v1.oom import OomNotifier
 
 _EMPTY_TIMEOUT_SECONDS = 2.0
 _KILL_ROUNDS = 20
@@ -37,6 +38,15 @@ def close_fds(fds: Iterable[int]) -> None:
             os.close(fd)
         except OSError:
             pass
+
+
+def new_stats(detailed: bool) -> Stats:
+    """An empty Stats for controllers to fill; detailed asks them for everything runc reports too."""
+    if not detailed:
+        return Stats()
+    from hutch.cgroups.detail import StatsDetail
+
+    return Stats(detail=StatsDetail())
 
 
 def signal_all(pids: Iterable[int]) -> None:
@@ -87,10 +97,29 @@ class Manager:
     def apply(self, res: Resources) -> None:
         raise NotImplementedError
 
-    def stats(self) -> Stats:
+    def stats(self, detailed: bool = False) -> Stats:
+        """Usage counters; with detailed, also Stats.detail: everything runc's `events` reports."""
         raise NotImplementedError
 
     def oom_kills(self) -> int:
+        raise NotImplementedError
+
+    def oom_notifier(self) -> OomNotifier:
+        """An object with fileno() (readable after an OOM), read() (OOM events since the last read, never
+        blocking) and close(). CgroupError when the memory controller is missing."""
+        raise NotImplementedError
+
+    def freeze(self, timeout: float = 5.0) -> None:
+        """Freeze every process in the cgroup and below and wait until they are; if that does not finish
+        within timeout, thaw again and raise CgroupError (also without a freezer)."""
+        raise NotImplementedError
+
+    def thaw(self) -> None:
+        """Undo freeze(); nothing to do without a freezer."""
+        raise NotImplementedError
+
+    def is_frozen(self) -> bool:
+        """Whether freeze() froze this cgroup (frozen only through an ancestor does not count)."""
         raise NotImplementedError
 
     def kill(self) -> None:

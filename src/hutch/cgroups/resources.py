@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from hutch.record import Record
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.cgroups.detail import StatsDetail
+
 
 class CgroupError(Exception):
     """A cgroup operation failed; str() is always a single line naming the file and the reason."""
@@ -12,6 +16,19 @@ class CgroupError(Exception):
         # Callers print this in one log line; a stray newline from a kernel message must not split it.
         super().__init__(" ".join(message.split("\n")))
         self.errno = errno
+
+
+class DeviceRule(Record):
+    """One OCI linux.resources.devices entry: allow or deny some access to devices of a type and number."""
+
+    allow: bool
+    # "a" (every device: the rule resets the whole list to allow-all or deny-all), "c" or "b".
+    type: str = "a"
+    # -1 means any number.
+    major: int = -1
+    minor: int = -1
+    # A non-empty subset of "rwm": read, write, mknod.
+    access: str = "rwm"
 
 
 class Resources(Record):
@@ -29,6 +46,9 @@ class Resources(Record):
     cpu_period: int | None = None
     cpuset_cpus: str | None = None
     cpuset_mems: str | None = None
+    # The complete device rule list, applied in order to "nothing allowed", later rules overriding earlier
+    # ones, as runc applies an OCI list; it replaces the cgroup's previous rules.
+    devices: list[DeviceRule] | None = None
 
     # What each controller is asked for: the same question on v1 and v2.
     def wants_memory(self) -> bool:
@@ -43,6 +63,9 @@ class Resources(Record):
     def wants_pids(self) -> bool:
         return self.pids_limit is not None
 
+    def wants_devices(self) -> bool:
+        return self.devices is not None
+
 
 class Stats(Record):
     """Usage of one cgroup; a field is None when the kernel does not report it."""
@@ -55,3 +78,5 @@ class Stats(Record):
     cpu_user_seconds: float | None = None
     cpu_system_seconds: float | None = None
     pids_current: int | None = None
+    # Only from Manager.stats(detailed=True): everything runc's `events` reports (hutch.cgroups.detail).
+    detail: StatsDetail | None = None

@@ -1,4 +1,4 @@
-"""The v1 cpu controller: CFS shares, period and quota (usage is cpuacct's business)."""
+"""The v1 cpu controller: CFS shares, period and quota; throttling counters (usage is cpuacct's business)."""
 
 from __future__ import annotations
 
@@ -22,4 +22,11 @@ class Cpu:
             fs.write(f"{directory}/cpu.cfs_quota_us", res.cpu_quota)
 
     def stats(self, directory: str, out: Stats) -> None:
-        pass
+        if out.detail is None:
+            return
+        from hutch.cgroups.detail import read_int_map
+
+        counters = read_int_map(f"{directory}/cpu.stat")
+        out.detail.throttling_periods = counters.get("nr_periods")
+        out.detail.throttled_periods = counters.get("nr_throttled")
+        out.detail.throttled_time = counters.get("throttled_time")  # already nanoseconds on v1

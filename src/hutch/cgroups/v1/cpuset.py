@@ -1,9 +1,22 @@
-"""The v1 cpuset controller: allowed CPUs and memory nodes, inherited from the parent on creation."""
+"""The v1 cpuset controller: allowed CPUs and memory nodes (inherited from the parent on creation), flags."""
 
 from __future__ import annotations
 
 from hutch.cgroups import fs
 from hutch.cgroups.resources import Resources, Stats
+
+# The v1 flag files runc's `events` reports, in its order.
+_FLAGS = (
+    "cpu_exclusive",
+    "mem_hardwall",
+    "mem_exclusive",
+    "memory_migrate",
+    "memory_spread_page",
+    "memory_spread_slab",
+    "memory_pressure",
+    "sched_load_balance",
+    "sched_relax_domain_level",
+)
 
 
 class Cpuset:
@@ -20,7 +33,17 @@ class Cpuset:
             fs.write(f"{directory}/cpuset.cpus", res.cpuset_cpus)
 
     def stats(self, directory: str, out: Stats) -> None:
-        pass
+        if out.detail is None:
+            return
+        from hutch.cgroups.detail import int_or_none, parse_id_list
+
+        detail = out.detail
+        detail.cpuset_cpus = parse_id_list(fs.read_or_none(f"{directory}/cpuset.cpus") or "")
+        detail.cpuset_mems = parse_id_list(fs.read_or_none(f"{directory}/cpuset.mems") or "")
+        for flag in _FLAGS:
+            value = int_or_none(fs.read_or_none(f"{directory}/cpuset.{flag}"))
+            if value is not None:
+                detail.cpuset_flags[flag] = value
 
 
 def inherit_from_parent(directory: str) -> None:

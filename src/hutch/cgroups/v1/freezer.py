@@ -1,13 +1,18 @@
-"""The v1 freezer controller: freeze a cgroup so its task list is stable while it is being killed."""
+"""The v1 freezer controller: freeze a cgroup for `pause`, or to hold its task list still while killing it."""
 
 from __future__ import annotations
 
 import time
 
 from hutch.cgroups import fs
-from hutch.cgroups.resources import Resources, Stats
+from hutch.cgroups.resources import CgroupError, Resources, Stats
 
-_FREEZE_TIMEOUT_SECONDS = 1.0
+# kill() goes on after this even if the cgroup is not frozen yet: a stuck task must not stop a teardown.
+KILL_FREEZE_SECONDS = 1.0
+# How long `pause` waits before it gives up, thaws and fails.
+PAUSE_SECONDS = 5.0
+# After this many FREEZING reads, thaw for a moment (below).
+_RETRIES_BEFORE_THAW = 50
 
 
 class Freezer:
@@ -23,19 +28,56 @@ class Freezer:
         pass
 
 
-def freeze(directory: str) -> bool:
+def freeze(directory: str, timeout: float = KILL_FREEZE_SECONDS) -> bool:
     """Freeze and wait; False when the cgroup is still FREEZING at the deadline (e.g. a task in D state)."""
     state_file = f"{directory}/freezer.state"
-    fs.write(state_file, "FROZEN")
-    deadline = time.monotonic() + _FREEZE_TIMEOUT_SECONDS
-    while fs.read(state_file).strip() != "FROZEN":
+    deadline = time.monotonic() + timeout
+    attempt = 0
+    while True:
+        # Re-writing FROZEN catches tasks that were forking or joining when the previous write landed.
+        fs.write(state_file, "FROZEN")
+        if fs.read(state_file).strip() == "FROZEN":
+            return True
         if time.monotonic() > deadline:
             return False
-        # Re-writing FROZEN nudges tasks that were forking when the first write landed.
-        time.sleep(0.001)
-        fs.write(state_file, "FROZEN")
-    return True
+        attempt += 1
+        if attempt % _RETRIES_BEFORE_THAW == 0:
+            # runc's finding: v1 may never finish freezing while new tasks keep appearing, and a short thaw
+            # lets them settle so the next attempt succeeds.
+            thaw(directory)
+            time.sleep(0.01)
+        else:
+            time.sleep(0.001)
+
+
+def pause(directory: str, timeout: float = PAUSE_SECONDS) -> None:
+    """Freeze for `pause`; if that cannot finish within timeout, thaw (never leave it FREEZING) and raise."""
+    if not fs.exists(f"{directory}/freezer.state"):
+        raise CgroupError("cgroup controller 'freezer' is not available")
+    try:
+        frozen = freeze(directory, timeout)
+    except CgroupError:
+        _thaw_after_failure(directory)
+        raise
+    if not frozen:
+        _thaw_after_failure(directory)
+        raise CgroupError(f"cannot freeze {directory}: a task did not stop within {timeout:g} s")
+
+
+def _thaw_after_failure(directory: str) -> None:
+    try:
+        thaw(directory)
+    except CgroupError:
+        pass  # the error being raised says more than this one
 
 
 def thaw(directory: str) -> None:
     fs.write(f"{directory}/freezer.state", "THAWED")
+
+
+def is_frozen(directory: str) -> bool:
+    """Whether this cgroup itself is frozen; FROZEN only through a frozen ancestor does not count (runc)."""
+    if (fs.read_or_none(f"{directory}/freezer.state") or "").strip() != "FROZEN":
+        return False
+    own = fs.read_or_none(f"{directory}/freezer.self_freezing")
+    return own is None or own.strip() == "1"

@@ -4,22 +4,28 @@ from __future__ import annotations
 
 from hutch.cgroups import fs
 from hutch.cgroups.layout import CgroupLayout, detect
-from hutch.cgroups.manager import Manager, kill_by_polling, normalize_path, signal_all
+from hutch.cgroups.manager import Manager, kill_by_polling, new_stats, normalize_path, signal_all
 from hutch.cgroups.resources import CgroupError, Resources, Stats
 from hutch.cgroups.v1 import freezer
+from hutch.cgroups.v1.blkio import Blkio
 from hutch.cgroups.v1.cpu import Cpu
 from hutch.cgroups.v1.cpuacct import CpuAcct
 from hutch.cgroups.v1.cpuset import Cpuset, inherit_from_parent
+from hutch.cgroups.v1.devices import Devices
 from hutch.cgroups.v1.freezer import Freezer
+from hutch.cgroups.v1.hugetlb import Hugetlb
 from hutch.cgroups.v1.memory import Memory, oom_kills
 from hutch.cgroups.v1.pids import Pids
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing on the start path
 if TYPE_CHECKING:
     from hutch.cgroups.controller import Controller
+    from hutch.cgroups.v1.oom import OomNotifier
 
 # Memory last: join_fds follows this order (see Manager.join_fds).
-CONTROLLERS: tuple[Controller, ...] = (Cpuset(), Cpu(), CpuAcct(), Pids(), Freezer(), Memory())
+CONTROLLERS: tuple[Controller, ...] = (
+    Cpuset(), Cpu(), CpuAcct(), Pids(), Freezer(), Devices(), Blkio(), Hugetlb(), Memory()
+)
 
 
 class V1Manager(Manager):
@@ -66,8 +72,8 @@ class V1Manager(Manager):
                 raise CgroupError(f"cgroup controller {controller.name!r} is not available")
             controller.apply(directory, res)
 
-    def stats(self) -> Stats:
-        out = Stats()
+    def stats(self, detailed: bool = False) -> Stats:
+        out = new_stats(detailed)
         for controller in CONTROLLERS:
             directory = self._dirs.get(controller.name)
             if directory is not None:
@@ -77,6 +83,29 @@ class V1Manager(Manager):
     def oom_kills(self) -> int:
         directory = self._dirs.get("memory")
         return oom_kills(directory) if directory is not None else 0
+
+    def oom_notifier(self) -> OomNotifier:
+        from hutch.cgroups.v1.oom import OomNotifier
+
+        return OomNotifier(self._controller_dir("memory"))
+
+    def freeze(self, timeout: float = freezer.PAUSE_SECONDS) -> None:
+        freezer.pause(self._controller_dir("freezer"), timeout)
+
+    def thaw(self) -> None:
+        directory = self._dirs.get("freezer")
+        if directory is not None:  # without a freezer nothing can be frozen
+            freezer.thaw(directory)
+
+    def is_frozen(self) -> bool:
+        directory = self._dirs.get("freezer")
+        return directory is not None and freezer.is_frozen(directory)
+
+    def _controller_dir(self, name: str) -> str:
+        directory = self._dirs.get(name)
+        if directory is None:
+            raise CgroupError(f"cgroup controller {name!r} is not available")
+        return directory
 
     def kill(self) -> None:
         freezer_dir = self._dirs.get("freezer")

@@ -1,4 +1,4 @@
-"""The v1 memory controller: limit, soft limit, memory+swap limit, usage and OOM kills."""
+"""The v1 memory controller: limit, soft limit, memory+swap limit, usage and OOM kills, memory.stat."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import os
 
 from hutch.cgroups import fs
 from hutch.cgroups.resources import Resources, Stats
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.cgroups.detail import MemoryEntry, StatsDetail
 
 # The kernel reports "no limit" as PAGE_COUNTER_MAX pages, e.g. 9223372036854771712; anything this big is it.
 _UNLIMITED_THRESHOLD = 1 << 62
@@ -62,6 +66,34 @@ class Memory:
         out.memory_peak = fs.read_int_or_none(f"{directory}/memory.max_usage_in_bytes")
         out.memory_limit = limit_or_none(fs.read_int_or_none(f"{directory}/memory.limit_in_bytes"))
         out.oom_kills = oom_kills(directory)
+        if out.detail is not None:
+            _detail(directory, out.detail)
+
+
+def _detail(directory: str, detail: StatsDetail) -> None:
+    from hutch.cgroups.detail import read_int_map
+
+    detail.memory_raw = read_int_map(f"{directory}/memory.stat")
+    detail.memory_cache = detail.memory_raw.get("cache")
+    detail.memory = _entry(directory, "memory")
+    detail.memory_swap = _entry(directory, "memory.memsw")
+    detail.memory_kernel = _entry(directory, "memory.kmem")
+    detail.memory_kernel_tcp = _entry(directory, "memory.kmem.tcp")
+
+
+def _entry(directory: str, prefix: str) -> MemoryEntry | None:
+    """The four counters of one family; None when the kernel lacks it (memsw without swap accounting)."""
+    from hutch.cgroups.detail import MemoryEntry
+
+    usage = fs.read_int_or_none(f"{directory}/{prefix}.usage_in_bytes")
+    if usage is None:
+        return None
+    return MemoryEntry(
+        usage=usage,
+        max_usage=fs.read_int_or_none(f"{directory}/{prefix}.max_usage_in_bytes"),
+        failcnt=fs.read_int_or_none(f"{directory}/{prefix}.failcnt"),
+        limit=fs.read_int_or_none(f"{directory}/{prefix}.limit_in_bytes"),
+    )
 
 
 def oom_kills(directory: str) -> int:

@@ -19,3 +19,5 @@ class Pids:
 
     def stats(self, directory: str, out: Stats) -> None:
         out.pids_current = fs.read_int_or_none(f"{directory}/pids.current")
+        if out.detail is not None:
+            out.detail.pids_limit = fs.read_int_or_none(f"{directory}/pids.max")  # "max" -> None

@@ -1,9 +1,13 @@
-"""The v2 cpu controller: cpu.weight from OCI shares, cpu.max from quota and period, cpu.stat usage."""
+"""The v2 cpu controller: cpu.weight from OCI shares, cpu.max from quota and period; cpu.stat."""
 
 from __future__ import annotations
 
 from hutch.cgroups import fs
 from hutch.cgroups.resources import Resources, Stats
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.cgroups.detail import StatsDetail
 
 DEFAULT_PERIOD = 100_000
 _USEC_PER_SECOND = 1_000_000
@@ -43,3 +47,22 @@ class Cpu:
         if user.isdigit() and system.isdigit():
             out.cpu_user_seconds = int(user) / _USEC_PER_SECOND
             out.cpu_system_seconds = int(system) / _USEC_PER_SECOND
+        if out.detail is not None:
+            _detail(usage, out.detail)
+
+
+def _detail(usage: dict[str, str], detail: StatsDetail) -> None:
+    """cpu.stat's microseconds as nanoseconds, as runc reports them; v2 has no per-CPU counters."""
+    from hutch.cgroups.detail import int_or_none
+
+    def nanoseconds(key: str) -> int | None:
+        value = int_or_none(usage.get(key))
+        return None if value is None else value * 1000
+
+    detail.cpu_total = nanoseconds("usage_usec")
+    detail.cpu_user = nanoseconds("user_usec")
+    detail.cpu_kernel = nanoseconds("system_usec")
+    # The throttling counters are there only with the cpu controller enabled.
+    detail.throttling_periods = int_or_none(usage.get("nr_periods"))
+    detail.throttled_periods = int_or_none(usage.get("nr_throttled"))
+    detail.throttled_time = nanoseconds("throttled_usec")

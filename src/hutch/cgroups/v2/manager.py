@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-import time
-
 from hutch.cgroups import fs
 from hutch.cgroups.layout import CgroupLayout, detect
-from hutch.cgroups.manager import Manager, kill_by_polling, normalize_path, signal_all
+from hutch.cgroups.manager import Manager, kill_by_polling, new_stats, normalize_path, signal_all
 from hutch.cgroups.resources import CgroupError, Resources, Stats
+from hutch.cgroups.v2 import freezer
 from hutch.cgroups.v2.cpu import Cpu
 from hutch.cgroups.v2.cpuset import Cpuset
+from hutch.cgroups.v2.devices import Devices
+from hutch.cgroups.v2.hugetlb import Hugetlb
+from hutch.cgroups.v2.io import Io
 from hutch.cgroups.v2.memory import Memory, oom_kills
 from hutch.cgroups.v2.pids import Pids
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing on the start path
 if TYPE_CHECKING:
     from hutch.cgroups.controller import Controller
+    from hutch.cgroups.v2.oom import OomNotifier
 
-CONTROLLERS: tuple[Controller, ...] = (Cpuset(), Cpu(), Pids(), Memory())
-_FREEZE_TIMEOUT_SECONDS = 1.0
+CONTROLLERS: tuple[Controller, ...] = (Cpuset(), Cpu(), Pids(), Devices(), Io(), Hugetlb(), Memory())
+# Enforced by a BPF program, not a cgroup.controllers entry: always there.
+_WITHOUT_CONTROLLER_FILE = frozenset({"devices"})
 
 
 class V2Manager(Manager):
@@ -59,18 +63,35 @@ class V2Manager(Manager):
         for controller in CONTROLLERS:
             if not controller.requested(res):
                 continue
-            if controller.name not in enabled:
+            if controller.name not in enabled and controller.name not in _WITHOUT_CONTROLLER_FILE:
                 raise CgroupError(f"cgroup controller {controller.name!r} is not available")
             controller.apply(self.directory, res)
 
-    def stats(self) -> Stats:
-        out = Stats()
+    def stats(self, detailed: bool = False) -> Stats:
+        out = new_stats(detailed)
         for controller in CONTROLLERS:
             controller.stats(self.directory, out)
         return out
 
     def oom_kills(self) -> int:
         return oom_kills(self.directory)
+
+    def oom_notifier(self) -> OomNotifier:
+        if not fs.exists(f"{self.directory}/memory.events"):
+            raise CgroupError("cgroup controller 'memory' is not available")
+        from hutch.cgroups.v2.oom import OomNotifier
+
+        return OomNotifier(self.directory)
+
+    def freeze(self, timeout: float = freezer.PAUSE_SECONDS) -> None:
+        freezer.pause(self.directory, timeout)
+
+    def thaw(self) -> None:
+        if fs.exists(f"{self.directory}/cgroup.freeze"):  # kernels before 5.2 cannot have frozen it
+            freezer.thaw(self.directory)
+
+    def is_frozen(self) -> bool:
+        return freezer.is_frozen(self.directory)
 
     def kill(self) -> None:
         if not fs.exists(self.directory):
@@ -86,16 +107,9 @@ class V2Manager(Manager):
 
     def kill_frozen(self) -> None:
         """Kill for kernels 5.2-5.13: freeze so no pid is recycled between reading and signalling."""
-        self._freeze()
+        # If it does not freeze in time, kill anyway: a task stuck in the kernel must not stop the teardown.
+        freezer.freeze(self.directory)
         try:
             signal_all(self.subtree_pids())
         finally:
-            fs.write(f"{self.directory}/cgroup.freeze", "0")
-
-    def _freeze(self) -> None:
-        fs.write(f"{self.directory}/cgroup.freeze", "1")
-        deadline = time.monotonic() + _FREEZE_TIMEOUT_SECONDS
-        while fs.read_keyed(f"{self.directory}/cgroup.events").get("frozen") != "1":
-            if time.monotonic() > deadline:
-                return  # kill anyway: a task stuck in the kernel must not stop the teardown
-            time.sleep(0.001)
+            freezer.thaw(self.directory)

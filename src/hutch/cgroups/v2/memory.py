@@ -1,4 +1,4 @@
-"""The v2 memory controller: memory.max, memory.low, memory.swap.max, usage, peak and OOM kills."""
+"""The v2 memory controller: memory.max, memory.low, memory.swap.max, usage, peak, OOM kills, memory.stat."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import os
 
 from hutch.cgroups import fs
 from hutch.cgroups.resources import CgroupError, Resources, Stats
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hutch.cgroups.detail import StatsDetail
 
 
 def max_value(value: int) -> str:
@@ -49,6 +53,34 @@ class Memory:
         out.memory_peak = fs.read_int_or_none(f"{directory}/memory.peak")
         out.memory_limit = fs.read_int_or_none(f"{directory}/memory.max")  # "max" -> None
         out.oom_kills = oom_kills(directory)
+        if out.detail is not None:
+            _detail(directory, out, out.detail)
+
+
+def _detail(directory: str, out: Stats, detail: StatsDetail) -> None:
+    from hutch.cgroups.detail import MemoryEntry, int_or_none, read_int_map
+
+    detail.memory_raw = read_int_map(f"{directory}/memory.stat")
+    detail.memory_cache = detail.memory_raw.get("file")
+    if out.memory_usage is None:
+        return  # no memory controller here
+    events = fs.read_keyed(f"{directory}/memory.events")
+    # "max": times usage was about to go over memory.max, v2's counterpart of v1's failcnt.
+    limit = out.memory_limit
+    detail.memory = MemoryEntry(out.memory_usage, out.memory_peak, int_or_none(events.get("max")), limit)
+    # v2 has no separate kernel counters with limits, only usage in memory.stat ("kernel" since Linux 5.18;
+    # "sock" is socket buffers, what v1 counts as kmem.tcp).
+    if "kernel" in detail.memory_raw:
+        detail.memory_kernel = MemoryEntry(usage=detail.memory_raw["kernel"])
+    if "sock" in detail.memory_raw:
+        detail.memory_kernel_tcp = MemoryEntry(usage=detail.memory_raw["sock"])
+    swap_usage = fs.read_int_or_none(f"{directory}/memory.swap.current")
+    if swap_usage is None:
+        return  # no swap accounting
+    # runc reports v2 swap as memory+swap, v1's memsw: consumers compare it with the memory entry.
+    swap_limit = int_or_none(fs.read_or_none(f"{directory}/memory.swap.max"))
+    combined_limit = None if swap_limit is None or limit is None else swap_limit + limit
+    detail.memory_swap = MemoryEntry(usage=swap_usage + out.memory_usage, limit=combined_limit)
 
 
 def oom_kills(directory: str) -> int:
