@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hutch.engine.options import RunOptions, build_spec
-from hutch.engine.units import mib, parse_size
 from hutch.oci.errors import ContainerError
+from hutch.units import mib, parse_size
 
 
 @pytest.mark.parametrize(

@@ -43,10 +43,16 @@ def loads(text: str | bytes) -> Any:
     start = len(text) - len(text.lstrip(_WHITESPACE))
     try:
         value, end = _scan(text, start)
-    except StopIteration as exc:
-        raise JSONError(f"invalid JSON at character {exc.value}") from None
-    except ValueError as exc:  # the scanner's own errors (bad escapes, control characters)
-        raise JSONError(f"invalid JSON: {exc}") from None
+    except (StopIteration, ValueError, SystemError):
+        # The accelerator's error path needs json.decoder (and fails oddly without it loaded): on bad input
+        # only, let the json package say what is wrong and where.
+        import json
+
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            raise JSONError(f"invalid JSON: {exc}") from None
+        raise JSONError("invalid JSON") from None
     if text[end:].strip(_WHITESPACE):
         raise JSONError(f"invalid JSON: extra data at character {end}")
     return value
@@ -62,12 +68,13 @@ _spaced = _json.make_encoder(None, _unserializable, _json.encode_basestring, Non
                              False, False, False)
 
 
-def dumps(value: Any, indent: int | None = None, compact: bool = True) -> str:
-    """Encode value; `indent` gives json.dumps(indent=N)'s layout; `compact` drops spaces after : and ,."""
+def dumps(value: Any, indent: int | str | None = None, compact: bool = True) -> str:
+    """Encode value; `indent` (spaces, or a string such as a tab) gives json.dumps(indent=...)'s layout;
+    `compact` drops the spaces after : and , of the one-line form."""
     if indent is None:
         return "".join((_compact if compact else _spaced)(value, 0))
     out: list[str] = []
-    _write(value, out, " " * indent, "\n")
+    _write(value, out, indent if isinstance(indent, str) else " " * indent, "\n")
     return "".join(out)
 
 

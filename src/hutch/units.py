@@ -1,4 +1,4 @@
-"""Docker's size units ("512k", "50m", "1g") parsed to bytes, and bytes shown as MiB."""
+"""Docker's size units ("512k", "50m", "1g") parsed to bytes, and bytes shown as MiB. Below every layer."""
 
 from __future__ import annotations
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 
-from hutch.engine.units import parse_size
 from hutch.oci.defaults import default_spec
 from hutch.oci.errors import ContainerError
 from hutch.oci.spec import IdMapping, Mount, Namespace, Spec
 from hutch.record import Factory, Record
+from hutch.units import parse_size
 
 INIT_PATH = "/dev/init"  # /dev is always the container's own tmpfs, so the bind target can be created
 _INIT_CANDIDATES = ("/usr/bin/tini-static", "/usr/bin/catatonit", "/usr/libexec/podman/catatonit")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import stat
 
-from hutch.engine.units import mib
 from hutch.record import Record
+from hutch.units import mib
 
 
 class Report(Record):

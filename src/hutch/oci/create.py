@@ -18,7 +18,7 @@ from hutch.oci import sync
 from hutch.oci.errors import ContainerError
 from hutch.oci.init import InitConfig, child_main
 from hutch.oci.spec import IdMapping, Spec, SpecError
-from hutch.oci.state import SOCKET_FILE, State, StateDir, write_atomic
+from hutch.oci.state import SOCKET_FILE, State, StateDir, validate_id, write_atomic
 from hutch.record import Record
 
 TYPE_CHECKING = False
@@ -105,6 +105,7 @@ def now_rfc3339() -> str:
 
 
 def create(opts: CreateOptions) -> Created:
+    validate_id(opts.id)
     if opts.spec is None:
         raw, spec = load_config(opts.bundle)
     else:
@@ -153,7 +154,7 @@ def _create_in(state_dir: StateDir, state: State, spec: Spec, rootfs: str, opts:
     init: pidfd.Process | None = None
     try:
         manager.create()
-        manager.apply(cgroup_resources(spec.linux.resources))
+        manager.apply(cgroup_resources(spec.linux.resources, spec.linux.devices))
         listener = sync.listen(state_dir.file(SOCKET_FILE))
         fds.append(listener.detach())
         join_fds = manager.join_fds()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hutch.oci.spec import Capabilities, Linux, Mount, Namespace, Process, Root, Spec
+from hutch.oci.spec import Capabilities, DeviceRule, Linux, Mount, Namespace, Process, Resources, Root, Spec
 
 OCI_VERSION = "1.2.0"
 
@@ -23,6 +23,24 @@ MASKED_PATHS = (
 READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 
 NAMESPACES = ("pid", "network", "ipc", "uts", "mount", "cgroup")
+
+
+def docker_device_rules() -> list[DeviceRule]:
+    """docker's default device cgroup rules: nothing but mknod, the standard character devices, ptys, tun."""
+    return [
+        DeviceRule(False, "a", None, None, "rwm"),
+        DeviceRule(True, "c", None, None, "m"),
+        DeviceRule(True, "b", None, None, "m"),
+        DeviceRule(True, "c", 1, 3, "rwm"),  # null
+        DeviceRule(True, "c", 1, 8, "rwm"),  # random
+        DeviceRule(True, "c", 1, 7, "rwm"),  # full
+        DeviceRule(True, "c", 5, 0, "rwm"),  # tty
+        DeviceRule(True, "c", 1, 5, "rwm"),  # zero
+        DeviceRule(True, "c", 1, 9, "rwm"),  # urandom
+        DeviceRule(True, "c", 136, None, "rwm"),  # /dev/pts/*
+        DeviceRule(True, "c", 5, 2, "rwm"),  # ptmx
+        DeviceRule(True, "c", 10, 200, "rwm"),  # /dev/net/tun
+    ]
 
 
 def default_mounts() -> list[Mount]:
@@ -51,6 +69,7 @@ def default_spec(args: list[str], root: str) -> Spec:
         mounts=default_mounts(),
         linux=Linux(
             namespaces=[Namespace(kind) for kind in NAMESPACES],
+            resources=Resources(devices=docker_device_rules()),
             masked_paths=list(MASKED_PATHS),
             readonly_paths=list(READONLY_PATHS),
         ),

@@ -14,7 +14,7 @@ def parse_signal(text: str) -> int:
     """'KILL', 'SIGKILL', 'kill', '9', 'RTMIN+2' -> the signal number; ContainerError for anything else."""
     if text.isdigit():
         number = int(text)
-        if 0 < number < signal.NSIG:
+        if 0 <= number < signal.NSIG:  # 0 only asks whether the init is alive, as kill(2) does
             return number
         raise ContainerError(f'invalid signal "{text}"')
     name = text.upper().removeprefix("SIG")

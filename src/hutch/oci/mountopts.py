@@ -75,3 +75,8 @@ def locked_flags(path: str) -> int:
 
     st = os.statvfs(path).f_flag
     return sum(ms for stflag, ms in _ST_TO_MS.items() if st & stflag)
+
+
+def supported_options() -> list[str]:
+    """The mount options hutch honours (for `features`): flags, propagation and rro."""
+    return sorted({*_FLAGS, *_PROPAGATION, "rro"})

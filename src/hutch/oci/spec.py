@@ -45,6 +45,13 @@ class Process(Record):
     no_new_privileges: bool = False
     oom_score_adj: int | None = None
 
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Process:
+        """A process object, as in config.json or in the process.json of `exec --process`."""
+        if not isinstance(raw, dict):
+            raise SpecError("process: expected a JSON object")
+        return _parse_process(raw)
+
 
 class Root(Record):
     path: str
@@ -93,10 +100,28 @@ class Cpu(Record):
     mems: str | None = None
 
 
+class DeviceRule(Record):
+    """One entry of linux.resources.devices; None for major/minor means any."""
+
+    allow: bool
+    type: str = "a"
+    major: int | None = None
+    minor: int | None = None
+    access: str = "rwm"
+
+
 class Resources(Record):
     memory: Memory = Factory(Memory)
     cpu: Cpu = Factory(Cpu)
     pids_limit: int | None = None
+    devices: list[DeviceRule] | None = None  # None: leave the cgroup's device rules alone
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], where: str = "resources") -> Resources:
+        """linux.resources, or the LinuxResources document that `update -r` reads."""
+        if not isinstance(raw, dict):
+            raise SpecError(f"{where}: expected a JSON object")
+        return _parse_resources(raw, where)
 
 
 class Linux(Record):
@@ -251,19 +276,7 @@ def _parse_linux(raw: dict[str, Any]) -> Linux:
                               _get(item, "major", int, w, 0), _get(item, "minor", int, w, 0),
                               _get(item, "fileMode", int, w), _get(item, "uid", int, w),
                               _get(item, "gid", int, w)))
-    res_raw = _obj(raw, "resources", "linux")
-    mem = _obj(res_raw, "memory", "linux.resources")
-    cpu = _obj(res_raw, "cpu", "linux.resources")
-    pids = _obj(res_raw, "pids", "linux.resources")
-    where_mem, where_cpu = "linux.resources.memory", "linux.resources.cpu"
-    resources = Resources(
-        memory=Memory(_get(mem, "limit", int, where_mem), _get(mem, "reservation", int, where_mem),
-                      _get(mem, "swap", int, where_mem)),
-        cpu=Cpu(_get(cpu, "shares", int, where_cpu), _get(cpu, "quota", int, where_cpu),
-                _get(cpu, "period", int, where_cpu), _get(cpu, "cpus", str, where_cpu),
-                _get(cpu, "mems", str, where_cpu)),
-        pids_limit=_get(pids, "limit", int, "linux.resources.pids"),
-    )
+    resources = _parse_resources(_obj(raw, "resources", "linux"))
     return Linux(
         namespaces=namespaces,
         uid_mappings=_parse_mappings(raw, "uidMappings"),
@@ -276,6 +289,41 @@ def _parse_linux(raw: dict[str, Any]) -> Linux:
         sysctl=dict(_get(raw, "sysctl", dict, "linux", {})),
         rootfs_propagation=_get(raw, "rootfsPropagation", str, "linux"),
     )
+
+
+def _parse_resources(res_raw: dict[str, Any], where: str = "linux.resources") -> Resources:
+    mem = _obj(res_raw, "memory", where)
+    cpu = _obj(res_raw, "cpu", where)
+    pids = _obj(res_raw, "pids", where)
+    where_mem, where_cpu = f"{where}.memory", f"{where}.cpu"
+    devices = None
+    if res_raw.get("devices") is not None:
+        devices = [_parse_device_rule(item, f"{where}.devices[{i}]")
+                   for i, item in enumerate(_get(res_raw, "devices", list, where, []))]
+    return Resources(
+        memory=Memory(_get(mem, "limit", int, where_mem), _get(mem, "reservation", int, where_mem),
+                      _get(mem, "swap", int, where_mem)),
+        cpu=Cpu(_get(cpu, "shares", int, where_cpu), _get(cpu, "quota", int, where_cpu),
+                _get(cpu, "period", int, where_cpu), _get(cpu, "cpus", str, where_cpu),
+                _get(cpu, "mems", str, where_cpu)),
+        pids_limit=_get(pids, "limit", int, f"{where}.pids"),
+        devices=devices,
+    )
+
+
+def _parse_device_rule(raw: Any, where: str) -> DeviceRule:
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where}: expected an object")
+    allow = raw.get("allow")
+    if not isinstance(allow, bool):
+        raise SpecError(f"{where}.allow: expected true or false")
+    kind = _get(raw, "type", str, where, "a")
+    if kind not in ("a", "c", "b"):
+        raise SpecError(f"{where}.type: must be a, c or b, got {kind!r}")
+    access = _get(raw, "access", str, where, "rwm")
+    if not access or not set(access) <= set("rwm"):
+        raise SpecError(f"{where}.access: must be made of r, w and m, got {access!r}")
+    return DeviceRule(allow, kind, _get(raw, "major", int, where), _get(raw, "minor", int, where), access)
 
 
 # --- dumping -------------------------------------------------------------------------------------------
@@ -322,6 +370,9 @@ def _dump_spec(spec: Spec) -> dict[str, Any]:
                 "cpu": {"shares": res.cpu.shares, "quota": res.cpu.quota, "period": res.cpu.period,
                         "cpus": res.cpu.cpus, "mems": res.cpu.mems},
                 "pids": {"limit": res.pids_limit},
+                "devices": None if res.devices is None else [
+                    {"allow": d.allow, "type": d.type, "major": d.major, "minor": d.minor, "access": d.access}
+                    for d in res.devices],
             },
             "cgroupsPath": lx.cgroups_path,
             "maskedPaths": lx.masked_paths, "readonlyPaths": lx.readonly_paths,

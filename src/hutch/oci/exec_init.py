@@ -1,0 +1,103 @@
+"""The fork/init steps of `exec`: join a running container's namespaces, fork into its PID namespace, exec.
+
+    runtime ── fork ─▶ middle child: non-dumpable, setns(pidfd of the container's init, every namespace but
+                       cgroup) ─▶ imports sealed ─▶ fork ─▶ process: session, pty, cwd, rlimits ─▶ joins the
+                       container's cgroup, then its cgroup namespace ─▶ identity, capabilities ─▶ execve
+
+The middle child reports the process's host PID and exits, so the process is reparented to the runtime (a
+subreaper, when it waits) or to the runtime's own subreaper (podman's conmon, containerd's shim). It is never
+dumpable before execve: a process of the container cannot ptrace it or open its /proc/PID/exe (the host's
+Python interpreter) — the class of CVE-2019-5736.
+"""
+
+from __future__ import annotations
+
+# _signal is signal's C core: signal.py adds enums that cost milliseconds on every start.
+import _signal as signal
+import os
+
+from hutch.linux import pty
+from hutch.linux import syscalls as sc
+from hutch.oci import process, sync
+from hutch.oci.errors import EXIT_RUNTIME, step
+from hutch.oci.init import RESET_SIGNALS, report
+from hutch.oci.spec import Process
+from hutch.record import Factory, Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+
+class ExecConfig(Record):
+    process: Process
+    pidfd: int  # the container's init
+    ns_flags: int  # CLONE_NEW* of the namespaces to join (all of the container's own but cgroup)
+    cgroupns_fd: int | None = None  # the init's cgroup namespace, entered after the cgroup join
+    join_fds: list[int] = Factory(list)
+    preserve_fds: int = 0
+    debug: bool = False
+
+
+def child_main(cfg: ExecConfig, chan: sync.Channel) -> NoReturn:
+    """The middle child: enter the container's namespaces, fork the process, report its PID, exit."""
+    try:
+        keep = {0, 1, 2, chan.fileno(), cfg.pidfd, *cfg.join_fds, *range(3, 3 + cfg.preserve_fds)}
+        if cfg.cgroupns_fd is not None:
+            keep.add(cfg.cgroupns_fd)
+        sc.close_all_except(keep)
+        sc.set_dumpable(False)
+        if cfg.debug:
+            process.preload_traceback()
+        with step("join the container's namespaces"):
+            sc.setns(cfg.pidfd, cfg.ns_flags)
+        # The root is the container's now: nothing may be imported any more.
+        process.seal_imports()
+        os.close(cfg.pidfd)
+        pid = os.fork()
+        if pid == 0:
+            _process_main(cfg, chan)
+        chan.send(sync.PID, str(pid).encode())
+        os._exit(0)
+    except BaseException as exc:
+        report(chan, exc, cfg.debug)
+
+
+def _process_main(cfg: ExecConfig, chan: sync.Channel) -> NoReturn:
+    try:
+        proc = cfg.process
+        for sig in RESET_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        os.setsid()
+        if proc.terminal:
+            _setup_terminal(chan)
+        process.change_directory(proc.cwd)
+        process.apply_rlimits(proc)
+        path = process.find_executable(proc.args[0], proc.env, proc.cwd)
+        env = process.environ(proc.env)
+        # As late as possible: every page touched from here on is charged to the container.
+        process.join_cgroup(cfg.join_fds)
+        if cfg.cgroupns_fd is not None:
+            with step("join the container's cgroup namespace"):
+                sc.setns(cfg.cgroupns_fd, sc.CLONE_NEWCGROUP)
+        process.set_identity(proc)
+        if proc.no_new_privileges:
+            sc.set_no_new_privs()
+        process.close_fds_for_exec(cfg.preserve_fds)
+        process.execute(path, proc.args, env)
+    except BaseException as exc:
+        report(chan, exc, cfg.debug)
+    os._exit(EXIT_RUNTIME)
+
+
+def _setup_terminal(chan: sync.Channel) -> None:
+    """A pty from the container's own devpts (its /dev/ptmx), the master handed to the runtime."""
+    with step("allocate a pseudo-terminal"):
+        master, slave = pty.open_pair("/dev/ptmx")
+        chan.send(sync.PTY, b"", fds=[master])
+        os.close(master)
+        pty.make_controlling(slave)
+        for target in (0, 1, 2):
+            os.dup2(slave, target)
+        if slave > 2:
+            os.close(slave)
