@@ -340,3 +340,20 @@ def test_signals_to_a_foreground_run_reach_the_container(runtime: Runtime, bundl
         proc.send_signal(signal.SIGUSR2)
         assert proc.wait(timeout=10 * TIME_SCALE) == 5
     assert runtime.ids() == []
+
+
+def test_each_container_gets_a_session_keyring_of_its_own(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """As runc: the caller's session keyring (and the keys in it) is not the container's."""
+    bundle.write()
+
+    def keyrings() -> str:
+        return Path("/proc/keys").read_text()
+
+    runtime("run", "-d", "-b", str(bundle.path), cid, check=True)
+    runtime("run", "-d", "--no-new-keyring", "-b", str(bundle.path), cid + "n", check=True)
+    try:
+        assert f"_ses.{cid}:" in keyrings()
+        assert f"_ses.{cid}n:" not in keyrings()
+    finally:
+        runtime("delete", "-f", cid)
+        runtime("delete", "-f", cid + "n")

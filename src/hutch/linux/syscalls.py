@@ -182,3 +182,15 @@ def close_all_except(keep: set[int]) -> None:
             close_range(first, fd - 1)
         first = max(first, fd + 1)
     close_range(first)
+
+
+_SYS_KEYCTL = 250
+KEYCTL_JOIN_SESSION_KEYRING = 1
+
+
+def join_session_keyring(name: str) -> int:
+    """Join (create) a new session keyring named `name`, so keys of the caller's session stay out of reach."""
+    ret = _libc.syscall(_SYS_KEYCTL, ctypes.c_int(KEYCTL_JOIN_SESSION_KEYRING), _enc(name))
+    if ret < 0:
+        _fail()
+    return ret

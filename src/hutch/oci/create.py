@@ -23,6 +23,8 @@ from hutch.record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hutch.cgroups import Manager
 
 DEFAULT_CGROUP_PARENT = "hutch"
@@ -35,6 +37,7 @@ class CreateOptions(Record):
     pid_file: str | None = None
     console_socket: str | None = None
     no_pivot: bool = False
+    no_new_keyring: bool = False
     preserve_fds: int = 0
     debug: bool = False
     # For callers in this process (hutch run, hutch-runtime run) rather than an engine:
@@ -45,6 +48,7 @@ class CreateOptions(Record):
     join_late: bool = False
     stdio: tuple[int, int, int] | None = None
     die_with_parent: bool = False
+    warn: Callable[[str], None] | None = None  # where to say what the config asks for that is not enforced
 
 
 class Created(Record):
@@ -110,6 +114,7 @@ def create(opts: CreateOptions) -> Created:
         raw, spec = load_config(opts.bundle)
     else:
         raw, spec = opts.raw_config or opts.spec.to_dict(), opts.spec
+    _check_supported(raw, opts.warn)
     rootfs = opts.rootfs or _rootfs_path(opts.bundle, spec.root.path)
     if spec.process.terminal and not opts.console_socket and not opts.keep_pty:
         raise ContainerError("cannot allocate tty if runc will detach without setting console socket")
@@ -128,6 +133,26 @@ def create(opts: CreateOptions) -> Created:
         except BaseException:
             state_dir.remove()
             raise
+
+
+def _check_supported(raw: dict, warn: Callable[[str], None] | None) -> None:
+    """Refuse what hutch cannot honour yet rather than run a container without it (hooks, LSM labels, RDT).
+
+    A seccomp profile is the exception: engines send one by default, and refusing it would refuse every
+    container they start; it is not enforced yet, and the log says so.
+    """
+    process, linux = raw.get("process") or {}, raw.get("linux") or {}
+    hooks = raw.get("hooks") or {}
+    if any(hooks.get(kind) for kind in hooks):
+        raise ContainerError("config.json: hooks are not supported by hutch-runtime yet")
+    for where, value in (("process.apparmorProfile", process.get("apparmorProfile")),
+                         ("process.selinuxLabel", process.get("selinuxLabel")),
+                         ("linux.mountLabel", linux.get("mountLabel")),
+                         ("linux.intelRdt", linux.get("intelRdt"))):
+        if value:
+            raise ContainerError(f"config.json: {where} cannot be honoured on this host")
+    if linux.get("seccomp") and warn is not None:
+        warn("linux.seccomp is not enforced: hutch-runtime does not support seccomp yet")
 
 
 def _rootfs_path(bundle: str, root: str) -> str:
@@ -165,7 +190,8 @@ def _create_in(state_dir: StateDir, state: State, spec: Spec, rootfs: str, opts:
         cfg = InitConfig(
             spec, rootfs, listen_fd=fds[0], join_fds=join_fds, join_late=opts.join_late, warmup_fd=warmup_fd,
             cgroup_dirs=_cgroup_mount_dirs(manager), stdio=opts.stdio, preserve_fds=opts.preserve_fds,
-            die_with_parent=opts.die_with_parent, no_pivot=opts.no_pivot, debug=opts.debug,
+            die_with_parent=opts.die_with_parent, no_pivot=opts.no_pivot,
+            keyring=None if opts.no_new_keyring else f"_ses.{opts.id}", debug=opts.debug,
         )
 
         def record_pid(pid: int) -> None:

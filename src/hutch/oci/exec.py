@@ -82,9 +82,16 @@ def _start(opts: ExecOptions) -> Started:
         if init is None:
             raise ContainerError("cannot exec in a stopped container")
         try:
-            return _spawn(container, spec, proc, init, opts)
-        finally:
+            join_fds = container.manager().join_fds()
+        except BaseException:
             init.close()
+            raise
+    # The lock goes here, not after the process started: a `resume` must be able to thaw the cgroup that an
+    # --ignore-paused exec waits in, and a long setup must not block `state` or `kill`.
+    try:
+        return _spawn(spec, proc, init, join_fds, opts)
+    finally:
+        init.close()
 
 
 def build_process(spec: Spec, opts: ExecOptions) -> Process:
@@ -139,11 +146,9 @@ def _namespace_flags(spec: Spec) -> int:
     return flags
 
 
-def _spawn(container: Container, spec: Spec, proc: Process, init: pidfd.Process,
-           opts: ExecOptions) -> Started:
+def _spawn(spec: Spec, proc: Process, init: pidfd.Process, join_fds: list[int], opts: ExecOptions) -> Started:
     from hutch.cgroups import close_fds
 
-    join_fds = container.manager().join_fds()
     fds = list(join_fds)
     cgroupns_fd = None
     if spec.linux.namespace("cgroup") is not None:

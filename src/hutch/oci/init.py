@@ -47,6 +47,8 @@ class InitConfig(Record):
     preserve_fds: int = 0  # descriptors 3 .. 3+N-1 stay open in the container
     die_with_parent: bool = False  # SIGKILL the init when the runtime that started it dies
     no_pivot: bool = False
+    # A session keyring of its own, as runc makes one ("_ses.<id>"); None for --no-new-keyring.
+    keyring: str | None = None
     debug: bool = False
 
 
@@ -165,6 +167,8 @@ def _setup(cfg: InitConfig, chan: sync.Channel) -> tuple[str, dict[str, str]]:
     # A session of its own, as runc gives it: a ^C typed at the caller's terminal reaches the caller (which
     # forwards it once), not the container directly as well.
     os.setsid()
+    if cfg.keyring is not None:
+        _new_session_keyring(cfg.keyring)
     if cfg.stdio is not None:
         _install_stdio(cfg.stdio)
     linux = spec.linux
@@ -194,6 +198,16 @@ def _setup(cfg: InitConfig, chan: sync.Channel) -> tuple[str, dict[str, str]]:
     process.apply_rlimits(spec.process)
     proc = spec.process
     return process.find_executable(proc.args[0], proc.env, proc.cwd), process.environ(proc.env)
+
+
+def _new_session_keyring(name: str) -> None:
+    try:
+        sc.join_session_keyring(name)
+    except OSError as exc:
+        # Kernels without keyrings (ENOSYS) and user namespaces that may not create one (EACCES, EDQUOT) go
+        # on with the caller's keyring, as runc does.
+        if exc.errno not in (38, 13, 122):
+            raise ContainerError(f"cannot join a new session keyring: {describe(exc)}") from None
 
 
 def _install_stdio(stdio: tuple[int, int, int]) -> None:

@@ -75,7 +75,10 @@ def apply_rlimits(process: Process) -> None:
         if number is None:
             raise ContainerError(f"unknown rlimit {limit.type}")
         with step(f"set {limit.type} to {limit.soft}:{limit.hard}"):
-            resource.setrlimit(number, (_rlim(limit.soft), _rlim(limit.hard)))
+            try:
+                resource.setrlimit(number, (_rlim(limit.soft), _rlim(limit.hard)))
+            except ValueError as exc:  # how the resource module reports EINVAL and EPERM
+                raise ContainerError(f"cannot set {limit.type} to {limit.soft}:{limit.hard}: {exc}") from None
 
 
 def _rlim(value: int) -> int:

@@ -6,7 +6,7 @@ import os
 import stat
 
 from hutch.linux import syscalls as sc
-from hutch.oci import mountopts
+from hutch.oci import mountopts, process
 from hutch.oci.devices import create_devices, create_symlinks
 from hutch.oci.errors import ContainerError, step
 from hutch.oci.paths import ensure_dir, ensure_file, secure_join
@@ -23,7 +23,11 @@ def setup(spec: Spec, rootfs: str, in_userns: bool, cgroup_dirs: list[tuple[str,
     `cgroup_dirs` are the container's own cgroup directories on the host, each with the name of its hierarchy
     under /sys/fs/cgroup ("" on a pure v2 host): a spec's `cgroup` mount shows them.
     """
-    _make_private(spec.linux.rootfs_propagation)
+    propagation = _make_private(spec.linux.rootfs_propagation)
+    if propagation and rootfs != "/" and (propagation & sc.MS_SHARED or not propagation & sc.MS_REC):
+        # Some mounts may still be peers of the host's: keep the root filesystem's bind, and every mount made
+        # on it, off the host (as runc does); pivot_root refuses a shared parent anyway.
+        _make_parent_private(rootfs)
     root = _prepare_root(rootfs, spec.root.readonly)
     if rootfs == "/":
         _detach_covered_mounts(root, spec.mounts)
@@ -34,10 +38,16 @@ def setup(spec: Spec, rootfs: str, in_userns: bool, cgroup_dirs: list[tuple[str,
         create_symlinks(root)
     elif spec.linux.devices:
         create_devices(root, spec.linux.devices, bind=True)
+    # From the pivot on, a module not yet imported (or a source file read for a --debug traceback of a
+    # failure below) would come from the container's files: close the import system first.
+    process.seal_imports()
     if no_pivot:
         _move_root(root)
     else:
         _pivot(root)
+    if propagation:
+        with step(f"set the propagation of / to {spec.linux.rootfs_propagation}"):
+            sc.mount(None, "/", None, propagation)
     for path in spec.linux.masked_paths:
         _mask(path)
     for path in spec.linux.readonly_paths:
@@ -48,10 +58,28 @@ def setup(spec: Spec, rootfs: str, in_userns: bool, cgroup_dirs: list[tuple[str,
             sc.mount(None, "/", None, flags)
 
 
-def _make_private(propagation: str | None) -> None:
+def _make_private(propagation: str | None) -> int:
+    """Apply the spec's rootfsPropagation (default: rprivate) to all mounts; return its flags (0: default)."""
     flags = mountopts.parse([propagation]).propagation if propagation else 0
     with step("make the mounts private"):
         sc.mount(None, "/", None, flags or (sc.MS_REC | sc.MS_PRIVATE))
+    return flags
+
+
+def _make_parent_private(path: str) -> None:
+    """Make the mount that holds `path` private if it is shared (the topmost one at the longest prefix)."""
+    from hutch.linux import mountinfo
+
+    path = os.path.realpath(path)
+    parent = None
+    for entry in mountinfo.read():
+        point = entry.mount_point
+        if (path == point or path.startswith(point.rstrip("/") + "/")) and (
+                parent is None or len(point) >= len(parent.mount_point)):
+            parent = entry
+    if parent is not None and any(f.startswith("shared:") for f in parent.optional_fields):
+        with step(f"make the mount {parent.mount_point} private"):
+            sc.mount(None, parent.mount_point, None, sc.MS_PRIVATE)
 
 
 def _prepare_root(rootfs: str, readonly: bool) -> str:

@@ -68,7 +68,8 @@ def _create_options(ctx: Context, container_id: str, values: dict[str, object]):
     return CreateOptions(
         id=container_id, bundle=bundle, root=ctx.root, pid_file=values["pid_file"],
         console_socket=values["console_socket"], no_pivot=bool(values["no_pivot"]),
-        preserve_fds=int(values["preserve_fds"]) + _listen_fds(), debug=ctx.debug,
+        no_new_keyring=bool(values["no_new_keyring"]),
+        preserve_fds=int(values["preserve_fds"]) + _listen_fds(), debug=ctx.debug, warn=ctx.log.debug,
     )
 
 
