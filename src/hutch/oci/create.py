@@ -213,6 +213,9 @@ def _create_in(state_dir: StateDir, state: State, spec: Spec, rootfs: str, opts:
             if opts.pid_file:
                 write_atomic(os.path.abspath(opts.pid_file), str(state.pid).encode(), mode=0o644)
             chan.send(sync.DETACH)
+            if opts.die_with_parent:
+                chan.expect(sync.ARMED)
+                chan.send(sync.ARMED)
         finally:
             chan.close()
         return Created(state, init, manager, master)

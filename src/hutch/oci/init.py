@@ -45,7 +45,7 @@ class InitConfig(Record):
     cgroup_dirs: list[tuple[str, str]] = Factory(list)
     stdio: tuple[int, int, int] | None = None  # None: keep the runtime's own stdio
     preserve_fds: int = 0  # descriptors 3 .. 3+N-1 stay open in the container
-    die_with_parent: bool = False  # SIGKILL the init when the runtime that started it dies
+    die_with_parent: bool = False  # SIGKILL the init when the runtime that created it dies (hutch run)
     no_pivot: bool = False
     # A session keyring of its own, as runc makes one ("_ses.<id>"); None for --no-new-keyring.
     keyring: str | None = None
@@ -249,7 +249,13 @@ def _wait_for_start(cfg: InitConfig, chan: sync.Channel) -> sync.Channel:
     chan.send(sync.READY)
     try:
         chan.expect(sync.DETACH)
-    except sync.ChannelClosed:
+        if cfg.die_with_parent:
+            # The runtime is our parent by now (a subreaper, once the middle child exited). The round trip
+            # after the prctl proves it was still alive when the death signal was armed.
+            sc.set_pdeathsig(signal.SIGKILL)
+            chan.send(sync.ARMED)
+            chan.expect(sync.ARMED)
+    except (sync.ChannelClosed, OSError):
         os._exit(EXIT_RUNTIME)  # the runtime died before the container was created: nothing may run
     chan.close()
     listener = sync.socket_from_fd(cfg.listen_fd)
@@ -261,8 +267,6 @@ def _wait_for_start(cfg: InitConfig, chan: sync.Channel) -> sync.Channel:
         except (sync.ChannelClosed, sync.RemoteError, OSError):
             conn.close()  # a connection that was not a start: keep waiting
     listener.close()
-    if cfg.die_with_parent:
-        sc.set_pdeathsig(signal.SIGKILL)
     return conn
 
 

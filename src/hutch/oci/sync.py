@@ -14,6 +14,7 @@ PID = b"pid"  # child -> runtime: host PID of the container's init
 PTY = b"pty"  # init -> runtime: carries the pty master as SCM_RIGHTS
 READY = b"ready"  # init -> runtime: set up, waiting to exec
 DETACH = b"detach"  # runtime -> init: created; wait on the start socket from now on
+ARMED = b"armed"  # init -> runtime and back: the init dies with the runtime from now on
 START = b"start"  # start -> init (over the start socket): exec now
 ERROR = b"error"  # init -> runtime: "error <exit code> <message>"
 
