@@ -84,9 +84,11 @@ class Container:
         return False
 
     def _frozen(self) -> bool:
+        from hutch.cgroups.frozen import is_frozen
+
         try:
-            return self.manager().is_frozen()
-        except (OSError, ContainerError, AttributeError):
+            return is_frozen(self.require_state().cgroup_path)
+        except (OSError, ContainerError):
             return False
 
     # -- handles ---------------------------------------------------------------------------------------

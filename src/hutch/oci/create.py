@@ -195,8 +195,9 @@ def _create_in(state_dir: StateDir, state: State, spec: Spec, rootfs: str, opts:
         )
 
         def record_pid(pid: int) -> None:
+            # For `delete --force` after a killed create; "created" follows within milliseconds, durably.
             state.pid, state.pid_start = pid, proc.start_time(pid)
-            state_dir.save(state)
+            state_dir.save(state, durable=False)
 
         chan, init, master = _spawn(cfg, record_pid)
         close_fds(fds)

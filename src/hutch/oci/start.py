@@ -39,9 +39,6 @@ def release(container: Container) -> None:
             raise ContainerError(f"cannot start the container: {exc.strerror}") from None
     finally:
         chan.close()
-    state = container.require_state()
-    state.phase = "started"
-    state_dir.save(state)
     if kind == sync.ERROR:
         error = sync.RemoteError.parse(payload)
         raise ContainerError(str(error), error.exit_code)

@@ -40,8 +40,8 @@ class State(Record):
     oci_version: str = ""
     owner: str = ""
     annotations: dict = Factory(dict)
-    # "creating" until the init waits for start, then "created"; "started" once start released it. A
-    # "creating" state whose lock is free belongs to a create that died: nothing of it can ever run.
+    # "creating" until the init waits for start, then "created" for good: whether it started is told by its
+    # start socket. A "creating" state whose lock is free belongs to a create that died: nothing of it runs.
     phase: str = "creating"
     pid: int = 0  # the init's PID in the host's PID namespace
     pid_start: int | None = None  # its start time (/proc/PID/stat), which tells it from a reused PID
@@ -138,8 +138,9 @@ class StateDir:
         except (ValueError, TypeError, KeyError) as exc:
             raise ContainerError(f"corrupt state file {self.path}/{STATE_FILE}: {exc}") from None
 
-    def save(self, state: State) -> None:
-        write_atomic(STATE_FILE, state.to_json().encode(), dir_fd=self.fd)
+    def save(self, state: State, durable: bool = True) -> None:
+        """Replace the state atomically; `durable` also fsyncs it (skipped for a step soon superseded)."""
+        write_atomic(STATE_FILE, state.to_json().encode(), dir_fd=self.fd, durable=durable)
 
     def remove(self) -> None:
         """Delete the directory and what is in it; the caller still holds the (now orphaned) lock."""
@@ -161,7 +162,8 @@ def _ensure_root(root: str) -> None:
         raise ContainerError(f"cannot create the state root {root}: {exc.strerror}") from None
 
 
-def write_atomic(path: str, data: bytes, dir_fd: int | None = None, mode: int = 0o600) -> None:
+def write_atomic(path: str, data: bytes, dir_fd: int | None = None, mode: int = 0o600,
+                 durable: bool = True) -> None:
     """Write a file so that readers see the old content or the new one, never a part: temp, fsync, rename."""
     base = path.rsplit("/", 1)
     tmp = f"{base[0]}/.{base[1]}.{os.getpid()}.tmp" if len(base) == 2 else f".{path}.{os.getpid()}.tmp"
@@ -171,7 +173,8 @@ def write_atomic(path: str, data: bytes, dir_fd: int | None = None, mode: int = 
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         _unlink_quietly(tmp, dir_fd)

@@ -1,0 +1,1 @@
+"""hutch-runtime: runc's command line over the lifecycle verbs of hutch.oci."""
