@@ -41,7 +41,18 @@ $(VENV)/.compiled: $(VENV)/.installed $(wildcard src/hutch/*.py src/hutch/*/*.py
 	$(PY) -m compileall -q src >/dev/null
 	touch $@
 
-venv: $(VENV)/.installed $(VENV)/.compiled
+# The launchers pip installed work anywhere; these replace them for the venv with `python -IS` (isolated, no site) and the source
+# directory on sys.path: no site module (3-5 ms per command) and nothing from PYTHON* variables of the caller.
+$(VENV)/.launchers: $(VENV)/.installed bin/hutch bin/hutch-runtime
+	@for script in hutch hutch-runtime; do \
+		{ echo "#!$(abspath $(PY)) -IS"; \
+		  echo "import sys; sys.path.insert(0, '$(abspath src)')  # written by make venv"; \
+		  tail -n +2 bin/$$script; } > $(VENV)/bin/$$script.tmp && \
+		chmod 755 $(VENV)/bin/$$script.tmp && mv $(VENV)/bin/$$script.tmp $(VENV)/bin/$$script; \
+	done
+	touch $@
+
+venv: $(VENV)/.installed $(VENV)/.compiled $(VENV)/.launchers
 
 demo: apt-demo venv
 	@echo '$$ hutch run -m 50m -- stress --vm 1 --vm-bytes 40m --vm-keep -t 2'
