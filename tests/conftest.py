@@ -4,22 +4,19 @@ Everything here is real: a busybox root filesystem built from the Debian busybox
 program compiled with gcc, the hutch command line run as a subprocess, and cgroups read straight from the
 kernel's filesystems. Nothing is installed here; `make test` installs the packages.
 
-The autouse `noleftovers` fixture compares, before and after every test, the cgroups under `hutch/` in every
-hierarchy, the mounts that mention the test's temporary paths or "hutch", and the test process's descendants.
-Anything new is removed (processes killed by PID, mounts detached, cgroups removed) and the test errors with a
-message naming it. Tests take a lock (flock on /run/hutch-tests.lock) one at a time, so two pytest sessions on
-the same machine never mistake each other's containers for leftovers.
+The autouse `no_leftovers` fixture compares, before and after every test, every process, mount and cgroup of
+the host and the test process's open descriptors (see its docstring; the detector is fixtures/leakcheck.py).
+The test errors with a message naming whatever is new; what the test demonstrably made is removed. Tests take
+a lock (flock on /run/hutch-tests.lock) one at a time, so two pytest sessions on the same machine never
+mistake each other's containers for leftovers.
 """
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
-import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,19 +26,8 @@ import pytest
 FIXTURES = Path(__file__).parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))
 
-from hutchtest import (  # noqa: E402
-    MNT_DETACH,
-    CgroupFs,
-    build_busybox_rootfs,
-    cmdline,
-    hutch_background,
-    kill_and_reap,
-    leftovers,
-    libc,
-    remove_cgroup,
-    run_hutch,
-    snapshot,
-)
+import leakcheck  # noqa: E402
+from hutchtest import TIME_SCALE, CgroupFs, build_busybox_rootfs, hutch_background, run_hutch  # noqa: E402
 
 LOCK_FILE = Path("/run/hutch-tests.lock")
 
@@ -52,49 +38,58 @@ def cgroups() -> CgroupFs:
 
 
 @pytest.fixture(scope="session")
-def _tmp_markers(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    return [str(tmp_path_factory.getbasetemp())]
+def _leak_scope(tmp_path_factory: pytest.TempPathFactory) -> leakcheck.Scope:
+    return leakcheck.Scope.from_env([str(tmp_path_factory.getbasetemp())])
+
+
+# A container's PID namespace, cgroups and mounts go asynchronously after hutch returns: this long at most.
+SETTLE_SECONDS = 1.0
 
 
 @pytest.fixture(autouse=True)
-def no_leftovers(cgroups: CgroupFs, _tmp_markers: list[str]) -> Iterator[None]:
+def no_leftovers(cgroups: CgroupFs, _leak_scope: leakcheck.Scope) -> Iterator[None]:
+    """Fail a test that leaves anything behind on the host.
+
+    Before and after the test it records every process of the host (by PID and start time, so a recycled PID
+    is a new process; kernel threads are ignored), every mount of this mount namespace (by mount ID), every
+    cgroup directory of every hierarchy (v1 and cgroup2; hutch/ itself, which hutch makes on first use and
+    keeps, does not count), and this process's descriptors with their targets. Whatever is new and does not
+    go away by itself within SETTLE_SECONDS (times HUTCH_TEST_TIME_SCALE) fails the test, with what it takes
+    to find the cause: a process's command line, parent and cgroup, a mount's fs type, source and root, a
+    cgroup's processes, an fd's target.
+
+    The clean-up touches only what the test demonstrably made. It kills pytest's descendants, through pidfds
+    checked against their start times; detaches, innermost first, new mounts under the test's tmp dir or
+    mentioning hutch and the mounts below them; removes new cgroups under hutch/ or named for hutch in which
+    nothing but pytest's descendants runs; releases leaked fds by putting /dev/null in their place (their
+    owner may still close the number). Anything else new is reported and left alone: it may be someone
+    else's. Even a process in a leaked hutch/ cgroup is killed only if it descends from pytest: with the
+    subreaper (below) every process a test starts does, and on a shared machine one that did not turned out
+    to be another developer's container.
+
+    pytest is made a child subreaper (PR_SET_CHILD_SUBREAPER). A process that a test daemonises (fork, setsid,
+    fork) is then re-parented to pytest instead of PID 1: it stays a descendant, so it is known to be the
+    test's and can be killed, and orphans that exit are reaped here (the new ones, at the end of each test)
+    instead of by an init that may not reap promptly. Without it such a process could only be reported.
+
+    HUTCH_TEST_SHARED_HOST=1 is for a shared development machine, where other people's processes, mounts and
+    cgroups come and go during a test. It narrows the comparison to what the test can have caused: pytest's
+    descendants, and processes re-parented to PID 1 that still sit in pytest's own cgroups; mounts under the
+    test's tmp dir or mentioning hutch; new cgroups that hold pytest's descendants, or that are empty and
+    mention hutch (these are reported but not removed: they may be someone else's, just made). Descriptors
+    are compared in full either way. The default, used by CI, is the strict host-wide check.
+    """
+    leakcheck.set_subreaper()  # again for each test: a test may have switched it off
+    roots = [str(h.mountpoint) for h in cgroups.hierarchies]
     LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
     with open(LOCK_FILE, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        before = snapshot(cgroups, _tmp_markers)
+        before = leakcheck.take(roots)
         yield
-        # Give the kernel a moment: a PID namespace is torn down asynchronously after its init exits.
-        deadline = time.monotonic() + 1.0
-        while True:
-            cg_new, mounts_new, procs_new = leftovers(before, snapshot(cgroups, _tmp_markers))
-            if not (cg_new or mounts_new or procs_new) or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        if not (cg_new or mounts_new or procs_new):
-            return
-        report = []
-        if procs_new:
-            report.append("processes: " + ", ".join(f"{p} ({cmdline(p)})" for p in sorted(procs_new)))
-        if mounts_new:
-            report.append("mounts: " + ", ".join(sorted(mounts_new.values())))
-        if cg_new:
-            report.append("cgroups: " + ", ".join(_describe_cgroup(p) for p in sorted(cg_new)))
-        # Clean up: our descendants, then whatever runs in the leaked cgroups, then mounts, then cgroups.
-        kill_and_reap(procs_new)
-        for mp in sorted(mounts_new.values(), key=len, reverse=True):
-            if libc.umount2(os.fsencode(mp), MNT_DETACH) != 0:
-                report.append(f"(could not detach {mp}: {os.strerror(ctypes.get_errno())})")
-        for path in sorted(cg_new, key=lambda p: -len(p.parts)):
-            remove_cgroup(path)
-        pytest.fail("test left behind " + "; ".join(report), pytrace=False)
-
-
-def _describe_cgroup(path: Path) -> str:
-    try:
-        pids = (path / "cgroup.procs").read_text().split()
-    except OSError:
-        pids = []
-    return f"{path} (processes: {', '.join(f'{p} {cmdline(int(p))}' for p in pids)})" if pids else str(path)
+        left = leakcheck.settle(before, _leak_scope, SETTLE_SECONDS * TIME_SCALE)
+        if left:
+            leakcheck.clean_up(before, left, _leak_scope)
+            pytest.fail(left.describe(), pytrace=False)
 
 
 @pytest.fixture(scope="session")
