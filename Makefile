@@ -10,7 +10,7 @@ APT_DEMO := stress busybox-static tini
 APT_TEST := $(APT_DEMO) runc gcc libc6-dev iproute2 hyperfine util-linux podman conmon containerd
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint pytest-host pytest-v2 bench apt-demo apt-test venv clean
+.PHONY: demo test lint pytest-host pytest-v2 bench apt-demo apt-test venv shim clean
 
 # Install only the packages that are missing, quietly; `apt-get update` only when something is missing.
 define apt_install
@@ -81,6 +81,11 @@ test: lint apt-test venv
 
 bench: apt-test venv
 	$(PY) bench/bench.py $(BENCH_ARGS)
+
+# The exec shim (src/hutch/linux/shim/execshim.c) is committed as built bytes, so installing needs no compiler.
+# x86_64 with gcc; aarch64 too when gcc-aarch64-linux-gnu is installed.
+shim:
+	python3 src/hutch/linux/shim/build.py
 
 clean:
 	rm -rf $(VENV) bench/work .pytest_cache .ruff_cache

@@ -209,14 +209,15 @@ def _create_in(state_dir: StateDir, state: State, spec: Spec, rootfs: str, opts:
                 send_pty(opts.console_socket or "", master)
                 os.close(master)
                 master = None
-            state.phase = "created"
-            state_dir.save(state)
-            if opts.pid_file:
-                write_atomic(os.path.abspath(opts.pid_file), str(state.pid).encode(), mode=0o644)
             chan.send(sync.DETACH)
             if opts.die_with_parent:
                 chan.expect(sync.ARMED)
                 chan.send(sync.ARMED)
+            _wait_detached(chan)
+            state.phase = "created"
+            state_dir.save(state)
+            if opts.pid_file:
+                write_atomic(os.path.abspath(opts.pid_file), str(state.pid).encode(), mode=0o644)
         finally:
             chan.close()
         return Created(state, init, manager, master)
@@ -226,6 +227,19 @@ def _create_in(state_dir: StateDir, state: State, spec: Spec, rootfs: str, opts:
             _kill_init(init)
         manager.destroy()
         raise
+
+
+def _wait_detached(chan: sync.Channel) -> None:
+    """The init closes the channel once it waits for start: as the exec shim (the channel closes on that
+    execve) or itself (hutch run). Before that it may still fail, e.g. when the shim cannot be executed."""
+    while True:
+        try:
+            kind, payload, _fds = chan.recv()
+        except sync.ChannelClosed:
+            return
+        error = sync.RemoteError.from_message(kind, payload)
+        if error is not None:
+            raise ContainerError(str(error), error.exit_code)
 
 
 def _cgroup_mount_dirs(manager: Manager) -> list[tuple[str, str]]:

@@ -206,8 +206,7 @@ def _handshake(chan: sync.Channel, child: int) -> Started:
                 process = pidfd.Process(int(payload))
                 _reap(child)
                 child = 0
-            elif kind == sync.ERROR:
-                error = sync.RemoteError.parse(payload)
+            elif (error := sync.RemoteError.from_message(kind, payload)) is not None:
                 raise ContainerError(str(error), error.exit_code)
         if process is None:
             raise ContainerError("the exec'd process's helper exited during setup")

@@ -2,7 +2,8 @@
 
     runtime ── fork ─▶ middle child: non-dumpable, setns(pidfd of the container's init, every namespace but
                        cgroup) ─▶ imports sealed ─▶ fork ─▶ process: session, pty, cwd, rlimits ─▶ joins the
-                       container's cgroup, then its cgroup namespace ─▶ identity, capabilities ─▶ execve
+                       container's cgroup, then its cgroup namespace ─▶ identity, capabilities ─▶ the exec
+                       shim (a sealed memfd, linux/execshim.py) ─▶ execve of the program
 
 The middle child reports the process's host PID and exits, so the process is reparented to the runtime (a
 subreaper, when it waits) or to the runtime's own subreaper (podman's conmon, containerd's shim). It is never
@@ -16,7 +17,7 @@ from __future__ import annotations
 import _signal as signal
 import os
 
-from hutch.linux import pty
+from hutch.linux import execshim, pty
 from hutch.linux import syscalls as sc
 from hutch.oci import process, sync
 from hutch.oci.errors import EXIT_RUNTIME, step
@@ -84,6 +85,11 @@ def _process_main(cfg: ExecConfig, chan: sync.Channel) -> NoReturn:
         if proc.no_new_privileges:
             sc.set_no_new_privs()
         process.close_fds_for_exec(cfg.preserve_fds)
+        if execshim.available():
+            with step("load the exec shim"):
+                shim = execshim.sealed_fd()
+            # The channel closes when the program runs; the shim reports a failed execve on it.
+            execshim.execute(shim, path, proc.args, env, report_fd=chan.fileno())
         process.execute(path, proc.args, env)
     except BaseException as exc:
         report(chan, exc, cfg.debug)

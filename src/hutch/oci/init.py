@@ -1,11 +1,18 @@
 """The fork/init steps of a container start: namespaces, the PID 1 fork, and the init's setup until exec.
 
     runtime ── fork ─▶ middle child: user namespace (id maps written by the runtime), other namespaces,
-                       fork ─▶ init (PID 1): mounts, pivot_root, hostname, pty ─▶ [joins the cgroup] ─▶ READY
-    runtime ── DETACH ─▶ init: waits on the start socket (the runtime may now exit: `create` is done)
-    start   ── START (over the start socket) ─▶ init: [joins the cgroup], identity, capabilities ─▶ execve
+                       fork ─▶ init (PID 1): mounts, pivot_root, hostname, pty, rlimits
+    `create` (hutch-runtime): init joins the cgroup, takes the process's identity and capabilities ─▶ READY;
+        runtime ── DETACH ─▶ init becomes the exec shim, which waits on the start socket; the runtime sees
+        the channel close on that execve and exits: `create` is done
+        start   ── START (over the start socket) ─▶ shim: execve of the user's program
+    `hutch run` (join_late, die_with_parent): READY; runtime ── DETACH ─▶ init arms its parent-death signal
+        (ARMED round trip) and waits on the start socket itself; START ─▶ joins the cgroup, identity,
+        capabilities ─▶ the exec shim ─▶ execve: the runtime's Python pages are never charged to the container
 
-Every module the init needs is imported before it changes its root: afterwards the import system is sealed
+The exec shim (linux/execshim.py) is a tiny static program in a sealed memfd: no process of the container
+runs the host's interpreter while it waits for start or when it calls execve (CVE-2019-5736). Every module
+the init needs is imported before it changes its root: afterwards the import system is sealed
 (process.seal_imports), since anything imported later would be read from the container's filesystem.
 """
 
@@ -15,7 +22,7 @@ from __future__ import annotations
 import _signal as signal
 import os
 
-from hutch.linux import net, pty
+from hutch.linux import execshim, net, pty
 from hutch.linux import syscalls as sc
 from hutch.oci import process, rootfs, sync
 from hutch.oci.errors import EXIT_RUNTIME, ContainerError, describe, step
@@ -98,15 +105,38 @@ def init_main(cfg: InitConfig, chan: sync.Channel) -> NoReturn:
     talk = _Talk(chan)
     try:
         path, env = _setup(cfg, chan)
+        if _shim_waits(cfg):
+            _join_cgroup(cfg)
+            _finish(cfg)
+            chan.send(sync.READY)
+            _expect_detach(cfg, chan)
+            # The channel is close-on-exec: the runtime reads its end once the shim runs, or the error.
+            execshim.execute(_shim_fd(), path, cfg.spec.process.args, env, listen_fd=cfg.listen_fd)
         if not cfg.join_late:
             _join_cgroup(cfg)
-        talk.chan = _wait_for_start(cfg, chan)
+        chan.send(sync.READY)
+        _expect_detach(cfg, chan)
+        chan.close()
+        talk.chan = _wait_for_start(cfg)
         if cfg.join_late:
             _join_cgroup(cfg)
-        _finish_and_exec(cfg, path, env)
+        _finish(cfg)
+        _exec(cfg, path, env, talk.chan)
     except BaseException as exc:
         report(talk.chan, exc, cfg.debug)
     os._exit(EXIT_RUNTIME)
+
+
+def _shim_waits(cfg: InitConfig) -> bool:
+    """Whether the exec shim waits for start: with hutch run, the init waits itself, as it must join the
+    cgroup and take its identity only after start, and keep the parent-death signal that an execve that
+    raises capabilities would clear."""
+    return execshim.available() and not (cfg.join_late or cfg.die_with_parent)
+
+
+def _shim_fd() -> int:
+    with step("load the exec shim"):
+        return execshim.sealed_fd()
 
 
 def report(chan: sync.Channel, exc: BaseException, debug: bool) -> NoReturn:
@@ -244,9 +274,7 @@ def _join_cgroup(cfg: InitConfig) -> None:
                 sc.unshare(sc.CLONE_NEWCGROUP)
 
 
-def _wait_for_start(cfg: InitConfig, chan: sync.Channel) -> sync.Channel:
-    """Report READY; once the runtime detaches, wait on the start socket for START; return that connection."""
-    chan.send(sync.READY)
+def _expect_detach(cfg: InitConfig, chan: sync.Channel) -> None:
     try:
         chan.expect(sync.DETACH)
         if cfg.die_with_parent:
@@ -257,7 +285,10 @@ def _wait_for_start(cfg: InitConfig, chan: sync.Channel) -> sync.Channel:
             chan.expect(sync.ARMED)
     except (sync.ChannelClosed, OSError):
         os._exit(EXIT_RUNTIME)  # the runtime died before the container was created: nothing may run
-    chan.close()
+
+
+def _wait_for_start(cfg: InitConfig) -> sync.Channel:
+    """Wait on the start socket for START; return that connection."""
     listener = sync.socket_from_fd(cfg.listen_fd)
     while True:
         conn = sync.accept(listener)
@@ -270,10 +301,17 @@ def _wait_for_start(cfg: InitConfig, chan: sync.Channel) -> sync.Channel:
     return conn
 
 
-def _finish_and_exec(cfg: InitConfig, path: str, env: dict[str, str]) -> None:
+def _finish(cfg: InitConfig) -> None:
+    """The process's identity, capabilities and no_new_privs; every other descriptor closes on execve."""
     proc = cfg.spec.process
     process.set_identity(proc)
     if proc.no_new_privileges:
         sc.set_no_new_privs()
     process.close_fds_for_exec(cfg.preserve_fds)
-    process.execute(path, proc.args, env)
+
+
+def _exec(cfg: InitConfig, path: str, env: dict[str, str], conn: sync.Channel) -> None:
+    args = cfg.spec.process.args
+    if execshim.available():
+        execshim.execute(_shim_fd(), path, args, env, report_fd=conn.fileno())
+    process.execute(path, args, env)

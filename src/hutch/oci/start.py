@@ -34,13 +34,13 @@ def release(container: Container) -> None:
             chan.send(sync.START)
             kind, payload, _fds = chan.recv()
         except sync.ChannelClosed:
-            kind = b""
+            kind, payload = b"", b""
         except OSError as exc:
             raise ContainerError(f"cannot start the container: {exc.strerror}") from None
     finally:
         chan.close()
-    if kind == sync.ERROR:
-        error = sync.RemoteError.parse(payload)
+    error = sync.RemoteError.from_message(kind, payload)
+    if error is not None:
         raise ContainerError(str(error), error.exit_code)
     if kind:
         raise ContainerError(f"protocol error: unexpected {kind.decode()} from the container's init")

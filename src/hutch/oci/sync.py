@@ -17,6 +17,7 @@ DETACH = b"detach"  # runtime -> init: created; wait on the start socket from no
 ARMED = b"armed"  # init -> runtime and back: the init dies with the runtime from now on
 START = b"start"  # start -> init (over the start socket): exec now
 ERROR = b"error"  # init -> runtime: "error <exit code> <message>"
+EXEC_FAILED = b"execerr"  # the exec shim -> runtime: "execerr <errno> <argv0>", execve failed
 
 _MAX = 8192
 
@@ -87,6 +88,8 @@ class Channel:
         got, payload, _fds = self.recv()
         if got == ERROR:
             raise RemoteError.parse(payload)
+        if got == EXEC_FAILED:
+            raise RemoteError.exec_failed(payload)
         if got != kind:
             raise RemoteError(f"protocol error: expected {kind.decode()}, got {got.decode()}", 125)
         return payload
@@ -147,3 +150,19 @@ class RemoteError(Exception):
     def parse(cls, payload: bytes) -> RemoteError:
         code, _, message = payload.decode(errors="replace").partition(" ")
         return cls(message, int(code) if code.isdigit() else 125)
+
+    @classmethod
+    def exec_failed(cls, payload: bytes) -> RemoteError:
+        """The exec shim's report: with docker's exit codes, 127 for a missing program, else 126."""
+        number, _, arg0 = payload.decode(errors="replace").partition(" ")
+        errno = int(number) if number.isdigit() else 0
+        return cls(f"cannot execute {arg0}: {os.strerror(errno)}", 127 if errno == 2 else 126)
+
+    @classmethod
+    def from_message(cls, kind: bytes, payload: bytes) -> RemoteError | None:
+        """The error an ERROR or EXEC_FAILED message carries; None for other messages."""
+        if kind == ERROR:
+            return cls.parse(payload)
+        if kind == EXEC_FAILED:
+            return cls.exec_failed(payload)
+        return None

@@ -1,0 +1,136 @@
+"""The exec shim: a sealed memfd that waits for "start", execs the program and reports a failed execve."""
+
+from __future__ import annotations
+
+import base64
+import errno
+import fcntl
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hutch.linux import execshim
+from hutch.linux.execshim_blob import PROGRAMS
+
+pytestmark = pytest.mark.skipif(not execshim.available(), reason="no exec shim built for this machine")
+SHIM_DIR = Path(execshim.__file__).parent / "shim"
+
+
+def _spawn(args: list[str], env: dict[str, str] | None = None,
+           pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
+    """Run the shim from its memfd as hutch does: argv[0] is a name, then LISTEN_FD REPORT_FD PATH ARG0..."""
+    fd = execshim.sealed_fd()
+    try:
+        return subprocess.Popen([execshim.SHIM_NAME, *args], executable=f"/proc/self/fd/{fd}", env=env or {},
+                                pass_fds=(fd, *pass_fds), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    finally:
+        os.close(fd)
+
+
+def test_the_memfd_is_sealed_against_every_change():
+    fd = execshim.sealed_fd()
+    try:
+        seals = fcntl.fcntl(fd, fcntl.F_GET_SEALS)
+        for seal in (fcntl.F_SEAL_SEAL, fcntl.F_SEAL_WRITE, fcntl.F_SEAL_GROW, fcntl.F_SEAL_SHRINK):
+            assert seals & seal
+        with pytest.raises(PermissionError):
+            os.pwrite(fd, b"x", 0)
+        writer = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY)  # reopened by path, as through /proc/PID/exe
+        try:
+            with pytest.raises(PermissionError):
+                os.write(writer, b"x")
+        finally:
+            os.close(writer)
+        assert os.fstat(fd).st_size == len(base64.b64decode(PROGRAMS[os.uname().machine]))
+    finally:
+        os.close(fd)
+
+
+def test_it_execs_the_program_with_its_arguments_and_environment():
+    proc = _spawn(["-", "-", "/bin/sh", "sh", "-c", 'echo "$0 $1 $GREETING"', "one", "two"],
+                  env={"GREETING": "hi"})
+    out, err = proc.communicate(timeout=10)
+    assert (proc.returncode, out, err) == (0, b"one two hi\n", b"")
+
+
+@pytest.mark.parametrize(("name", "number", "code"), [("nonexistent", errno.ENOENT, 127),
+                                                      ("not-executable", errno.EACCES, 126)])
+def test_a_failed_execve_is_reported_on_the_report_fd(tmp_path, name, number, code):
+    (tmp_path / "not-executable").write_text("data\n")
+    (tmp_path / "not-executable").chmod(0o644)
+    path = str(tmp_path / name)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with ours, theirs:
+        proc = _spawn(["-", str(theirs.fileno()), path, "prog"], pass_fds=(theirs.fileno(),))
+        theirs.close()
+        assert proc.wait(timeout=10) == code
+        assert ours.recv(4096) == f"execerr {number} prog".encode()
+
+
+def test_the_report_fd_closes_when_the_program_runs():
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with ours, theirs:
+        proc = _spawn(["-", str(theirs.fileno()), "/bin/sleep", "sleep", "30"], pass_fds=(theirs.fileno(),))
+        theirs.close()
+        try:
+            ours.settimeout(10)
+            assert ours.recv(4096) == b""  # end of file: the program runs, without the descriptor
+            assert proc.poll() is None
+            assert os.readlink(f"/proc/{proc.pid}/exe") == "/usr/bin/sleep"
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+def test_it_waits_for_start_and_ignores_other_connections(tmp_path):
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    path = str(tmp_path / "init.sock")
+    listener.bind(path)
+    listener.listen(4)
+    with listener:
+        proc = _spawn([str(listener.fileno()), "-", "/bin/echo", "echo", "started"],
+                      pass_fds=(listener.fileno(),))
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as other:
+            other.connect(path)
+            other.send(b"stop")
+            other.settimeout(10)
+            assert other.recv(16) == b""  # closed by the shim, which keeps waiting
+        time.sleep(0.1)
+        assert proc.poll() is None
+        assert os.readlink(f"/proc/{proc.pid}/exe").startswith("/memfd:hutch-init")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as start:
+            start.connect(path)
+            start.send(b"start")
+            start.settimeout(10)
+            assert start.recv(16) == b""
+        out, _ = proc.communicate(timeout=10)
+        assert (proc.returncode, out) == (0, b"started\n")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_too_few_arguments_exit_125():
+    proc = _spawn(["/proc/self/exe", "/evil"])  # what "#!/proc/self/exe" in a script makes of it
+    proc.communicate(timeout=10)
+    assert proc.returncode == 125
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None or os.uname().machine != "x86_64",
+                    reason="needs gcc on x86_64")
+def test_the_committed_program_is_built_from_the_source(tmp_path):
+    sys.path.insert(0, str(SHIM_DIR))
+    try:
+        import build  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(SHIM_DIR))
+    built = build.build("x86_64", "gcc", tmp_path / "shim")
+    assert built == base64.b64decode(PROGRAMS["x86_64"]), "run `make shim` and commit execshim_blob.py"
