@@ -270,7 +270,7 @@ def test_exec_processes_cannot_be_opened_or_traced_from_inside(runtime, armed_bu
     runtime("delete", cid, check=True)
     _assert_out_of_reach(attempts, host, digest)
     # The attack really ran against hutch's processes inside their window (after they entered the container,
-    # before their execve): it found them and was refused their executable.
+    # before their execve): it found them, as the shim.
     assert window_hits(attempts, init=False) >= EXECS // 4, [str(a) for a in attempts]
 
 
@@ -286,15 +286,7 @@ def test_the_init_waiting_for_start_cannot_be_opened_or_traced_from_inside(runti
     attempts = stop_hunt(armed_bundle.rootfs, "hunter")
     runtime("delete", "--force", cid, check=True)
     _assert_out_of_reach(attempts, host, digest)
-    _assert_init_was_the_shim(attempts)
-
-
-def _assert_init_was_the_shim(attempts) -> None:
-    """The attacker met the waiting init, and what it found was the exec shim in its sealed memfd (not the
-    host's interpreter), which it could not open for writing."""
-    on_init = [a for a in attempts if a.comm.startswith("1:memfd:hutch")]
-    assert any(a.attack == "seen" for a in on_init), [str(a) for a in attempts]
-    assert not [a for a in on_init if a.attack == "exe-write" and a.result == "OK"]
+    assert window_hits(attempts, init=True) == 1, [str(a) for a in attempts]
 
 
 def test_hutch_run_containers_cannot_reach_the_exec_processes_of_hutch_runtime(hutch_bg, armed_rootfs, name):
@@ -324,14 +316,12 @@ def test_with_cap_sys_ptrace_the_waiting_init_is_still_out_of_reach(runtime, arm
     attempts = stop_hunt(armed_bundle.rootfs, "hunter")
     runtime("delete", "--force", cid, check=True)
     _assert_out_of_reach(attempts, host, digest)
-    _assert_init_was_the_shim(attempts)
+    assert window_hits(attempts, init=True) == 1, [str(a) for a in attempts]
 
 
-@pytest.mark.xfail(strict=True, reason="known limit: with CAP_SYS_PTRACE a container can reach an exec'd "
-                   "process in the ~1 ms between its fork into the container's PID namespace and its "
-                   "execve of the shim, and take an O_PATH of the host's interpreter (runc guards its binary "
-                   "with a read-only clone)")
 def test_with_cap_sys_ptrace_exec_processes_are_still_out_of_reach(runtime, armed_bundle, cid):
+    # The middle child, which runs Python, stays outside the container's PID namespace; what it forks there
+    # is the shim from its first instruction. A tracer finds only the shim, with the container's identity.
     host = host_interpreter()
     digest = host.digest()
     armed_bundle.write(args=["sleep", "600"])
@@ -343,6 +333,7 @@ def test_with_cap_sys_ptrace_exec_processes_are_still_out_of_reach(runtime, arme
     attempts = stop_hunt(armed_bundle.rootfs, "hunter")
     runtime("delete", "--force", cid, check=True)
     _assert_out_of_reach(attempts, host, digest)
+    assert window_hits(attempts, init=False) >= EXECS // 16, [str(a) for a in attempts]
 
 
 @pytest.fixture(scope="session")

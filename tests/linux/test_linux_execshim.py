@@ -22,9 +22,12 @@ pytestmark = pytest.mark.skipif(not execshim.available(), reason="no exec shim b
 SHIM_DIR = Path(execshim.__file__).parent / "shim"
 
 
-def _spawn(args: list[str], env: dict[str, str] | None = None,
-           pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
-    """Run the shim from its memfd as hutch does: argv[0] is a name, then LISTEN_FD REPORT_FD PATH ARG0..."""
+def _spawn(program: list[str], listen: object = "-", report: object = "-", fork: str = "-", tty: object = "-",
+           join: str = "-", env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = (),
+           raw: list[str] | None = None) -> subprocess.Popen:
+    """Run the shim from its memfd as hutch does: argv[0] is a name, then LISTEN_FD REPORT_FD FORK TTY_FD
+    JOIN_FDS PATH ARG0... (`raw`: exactly these arguments)."""
+    args = raw if raw is not None else [str(listen), str(report), fork, str(tty), join, *program]
     fd = execshim.sealed_fd()
     try:
         return subprocess.Popen([execshim.SHIM_NAME, *args], executable=f"/proc/self/fd/{fd}", env=env or {},
@@ -53,8 +56,7 @@ def test_the_memfd_is_sealed_against_every_change():
 
 
 def test_it_execs_the_program_with_its_arguments_and_environment():
-    proc = _spawn(["-", "-", "/bin/sh", "sh", "-c", 'echo "$0 $1 $GREETING"', "one", "two"],
-                  env={"GREETING": "hi"})
+    proc = _spawn(["/bin/sh", "sh", "-c", 'echo "$0 $1 $GREETING"', "one", "two"], env={"GREETING": "hi"})
     out, err = proc.communicate(timeout=10)
     assert (proc.returncode, out, err) == (0, b"one two hi\n", b"")
 
@@ -67,7 +69,7 @@ def test_a_failed_execve_is_reported_on_the_report_fd(tmp_path, name, number, co
     path = str(tmp_path / name)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     with ours, theirs:
-        proc = _spawn(["-", str(theirs.fileno()), path, "prog"], pass_fds=(theirs.fileno(),))
+        proc = _spawn([path, "prog"], report=theirs.fileno(), pass_fds=(theirs.fileno(),))
         theirs.close()
         assert proc.wait(timeout=10) == code
         assert ours.recv(4096) == f"execerr {number} prog".encode()
@@ -76,7 +78,7 @@ def test_a_failed_execve_is_reported_on_the_report_fd(tmp_path, name, number, co
 def test_the_report_fd_closes_when_the_program_runs():
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     with ours, theirs:
-        proc = _spawn(["-", str(theirs.fileno()), "/bin/sleep", "sleep", "30"], pass_fds=(theirs.fileno(),))
+        proc = _spawn(["/bin/sleep", "sleep", "30"], report=theirs.fileno(), pass_fds=(theirs.fileno(),))
         theirs.close()
         try:
             ours.settimeout(10)
@@ -94,7 +96,7 @@ def test_it_waits_for_start_and_ignores_other_connections(tmp_path):
     listener.bind(path)
     listener.listen(4)
     with listener:
-        proc = _spawn([str(listener.fileno()), "-", "/bin/echo", "echo", "started"],
+        proc = _spawn(["/bin/echo", "echo", "started"], listen=listener.fileno(),
                       pass_fds=(listener.fileno(),))
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as other:
@@ -119,9 +121,44 @@ def test_it_waits_for_start_and_ignores_other_connections(tmp_path):
 
 
 def test_too_few_arguments_exit_125():
-    proc = _spawn(["/proc/self/exe", "/evil"])  # what "#!/proc/self/exe" in a script makes of it
+    proc = _spawn([], raw=["/proc/self/exe", "/evil"])  # what "#!/proc/self/exe" in a script makes of it
     proc.communicate(timeout=10)
     assert proc.returncode == 125
+
+
+def test_fork_reports_the_child_then_lets_it_join_and_exec_in_a_new_session(tmp_path):
+    joined = [os.open(tmp_path / name, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600) for name in "ab"]
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    script = 'echo "$$ $(cut -d" " -f6 /proc/$$/stat)"'  # the PID and its session
+    with ours, theirs:
+        proc = _spawn(["/bin/sh", "sh", "-c", script], report=theirs.fileno(), fork="fork",
+                      join=",".join(map(str, joined)), pass_fds=(theirs.fileno(), *joined))
+        theirs.close()
+        for fd in joined:
+            os.close(fd)
+        ours.settimeout(10)
+        kind, _, pid = ours.recv(64).partition(b" ")
+        assert kind == b"pid"
+        assert proc.wait(timeout=10) == 0  # the parent exits once it has reported
+        assert ours.recv(64) == b""  # and the child closed the channel on execve
+    out, _ = proc.communicate(timeout=10)
+    child, session = out.split()
+    assert child == pid and session == pid, "the forked child leads a session of its own"
+    assert [(tmp_path / name).read_text() for name in "ab"] == ["0", "0"]
+
+
+def test_a_failed_join_is_reported_and_nothing_runs(tmp_path):
+    (tmp_path / "cgroup.procs").write_text("")
+    read_only = os.open(tmp_path / "cgroup.procs", os.O_RDONLY | os.O_CLOEXEC)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with ours, theirs:
+        proc = _spawn(["/bin/touch", "touch", str(tmp_path / "ran")], report=theirs.fileno(),
+                      join=str(read_only), pass_fds=(theirs.fileno(), read_only))
+        theirs.close()
+        os.close(read_only)
+        assert proc.wait(timeout=10) == 125
+        assert ours.recv(4096) == f"failed {errno.EBADF} join the container's cgroup".encode()
+    assert not (tmp_path / "ran").exists()
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None or os.uname().machine != "x86_64",

@@ -50,13 +50,18 @@ def sealed_fd() -> int:
 
 
 def execute(shim_fd: int, path: str, args: list[str], env: dict[str, str], *, listen_fd: int | None = None,
-            report_fd: int | None = None) -> None:
-    """Become the shim; it waits for "start" on `listen_fd` if given, then execs `path` and reports a
-    failure as "execerr ERRNO ARG0" on the start connection or `report_fd`. Returns only by raising."""
-    for fd in (listen_fd, report_fd):
-        if fd is not None:
-            os.set_inheritable(fd, True)  # the shim marks them close-on-exec before the program runs
-    argv = [SHIM_NAME, _fd_arg(listen_fd), _fd_arg(report_fd), path, *args]
+            report_fd: int | None = None, fork: bool = False, tty_fd: int | None = None,
+            join_fds: list[int] | None = None) -> None:
+    """Become the shim (see shim/execshim.c): it waits for "start" on `listen_fd` if given; with `fork`, it
+    forks, reports "pid N" on `report_fd` and goes on in the child, in a new session, with `tty_fd` as its
+    terminal and the cgroups of `join_fds` joined; then it execs `path`. A failure comes back on the start
+    connection or `report_fd` as "failed ERRNO WHAT" or "execerr ERRNO ARG0". Returns only by raising."""
+    passed = [fd for fd in (listen_fd, report_fd, tty_fd, *(join_fds or ())) if fd is not None]
+    for fd in passed:
+        os.set_inheritable(fd, True)  # the shim closes them, or marks them close-on-exec, before the program
+    joins = ",".join(map(str, join_fds)) if join_fds else "-"
+    argv = [SHIM_NAME, _fd_arg(listen_fd), _fd_arg(report_fd), "fork" if fork else "-", _fd_arg(tty_fd),
+            joins, path, *args]
     os.execve(shim_fd, argv, env)  # fexecve: execveat(fd, "", AT_EMPTY_PATH), no path lookup
 
 

@@ -1,9 +1,15 @@
 """The fork/init steps of `exec`: join a running container's namespaces, fork into its PID namespace, exec.
 
     runtime ── fork ─▶ middle child: non-dumpable, setns(pidfd of the container's init, every namespace but
-                       cgroup) ─▶ imports sealed ─▶ fork ─▶ process: session, pty, cwd, rlimits ─▶ joins the
-                       container's cgroup, then its cgroup namespace ─▶ identity, capabilities ─▶ the exec
-                       shim (a sealed memfd, linux/execshim.py) ─▶ execve of the program
+                       cgroup) ─▶ imports sealed ─▶ pty, cwd, the cgroup namespace, rlimits, identity,
+                       capabilities ─▶ becomes the exec shim (a sealed memfd, linux/execshim.py) ─▶ fork ─▶
+                       process (in the container's PID namespace): session, terminal, joins the container's
+                       cgroup ─▶ execve of the program
+
+No Python runs inside the container's PID namespace: the middle child, which does the work, is outside it
+(invisible to the container's processes), and the process it forks there is the shim from its first
+instruction. Without a shim for the machine, the middle child forks in Python and the process does the
+same steps itself.
 
 The middle child reports the process's host PID and exits, so the process is reparented to the runtime (a
 subreaper, when it waits) or to the runtime's own subreaper (podman's conmon, containerd's shim). It is never
@@ -55,6 +61,8 @@ def child_main(cfg: ExecConfig, chan: sync.Channel) -> NoReturn:
         # The root is the container's now: nothing may be imported any more.
         process.seal_imports()
         os.close(cfg.pidfd)
+        if execshim.available():
+            _prepare_and_spawn(cfg, chan)
         pid = os.fork()
         if pid == 0:
             _process_main(cfg, chan)
@@ -62,6 +70,43 @@ def child_main(cfg: ExecConfig, chan: sync.Channel) -> NoReturn:
         os._exit(0)
     except BaseException as exc:
         report(chan, exc, cfg.debug)
+
+
+def _prepare_and_spawn(cfg: ExecConfig, chan: sync.Channel) -> None:
+    """Take the process's state in the middle child, then become the shim, which forks the process in the
+    container's PID namespace, reports its PID, and joins the cgroup and execs in it. Only raises."""
+    proc = cfg.process
+    for sig in RESET_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    with step("load the exec shim"):
+        shim = execshim.sealed_fd()  # first: a low RLIMIT_NOFILE must not stop it
+    tty = _open_terminal(chan) if proc.terminal else None
+    process.change_directory(proc.cwd)
+    path = process.find_executable(proc.args[0], proc.env, proc.cwd)
+    env = process.environ(proc.env)
+    if cfg.cgroupns_fd is not None:
+        # Before the cgroup join, unlike a process that enters it itself: the join is the shim's, and a
+        # cgroup.procs opened outside the namespace may be written from inside it.
+        with step("join the container's cgroup namespace"):
+            sc.setns(cfg.cgroupns_fd, sc.CLONE_NEWCGROUP)
+    # Before the identity, which may take the capability to raise a limit. RLIMIT_NPROC then also applies
+    # to the shim's fork, as to a fork by the program (root is exempt from it).
+    process.apply_rlimits(proc)
+    process.set_identity(proc)
+    if proc.no_new_privileges:
+        sc.set_no_new_privs()
+    process.close_fds_for_exec(cfg.preserve_fds)
+    execshim.execute(shim, path, proc.args, env, report_fd=chan.fileno(), fork=True, tty_fd=tty,
+                     join_fds=cfg.join_fds)
+
+
+def _open_terminal(chan: sync.Channel) -> int:
+    """A pty from the container's own devpts, the master handed to the runtime; the slave for the process."""
+    with step("allocate a pseudo-terminal"):
+        master, slave = pty.open_pair("/dev/ptmx")
+        chan.send(sync.PTY, b"", fds=[master])
+        os.close(master)
+    return slave
 
 
 def _process_main(cfg: ExecConfig, chan: sync.Channel) -> NoReturn:

@@ -18,6 +18,7 @@ ARMED = b"armed"  # init -> runtime and back: the init dies with the runtime fro
 START = b"start"  # start -> init (over the start socket): exec now
 ERROR = b"error"  # init -> runtime: "error <exit code> <message>"
 EXEC_FAILED = b"execerr"  # the exec shim -> runtime: "execerr <errno> <argv0>", execve failed
+STEP_FAILED = b"failed"  # the exec shim -> runtime: "failed <errno> <what>", cannot <what>
 
 _MAX = 8192
 
@@ -86,10 +87,9 @@ class Channel:
 
     def expect(self, kind: bytes) -> bytes:
         got, payload, _fds = self.recv()
-        if got == ERROR:
-            raise RemoteError.parse(payload)
-        if got == EXEC_FAILED:
-            raise RemoteError.exec_failed(payload)
+        error = RemoteError.from_message(got, payload)
+        if error is not None:
+            raise error
         if got != kind:
             raise RemoteError(f"protocol error: expected {kind.decode()}, got {got.decode()}", 125)
         return payload
@@ -165,4 +165,7 @@ class RemoteError(Exception):
             return cls.parse(payload)
         if kind == EXEC_FAILED:
             return cls.exec_failed(payload)
+        if kind == STEP_FAILED:
+            number, _, what = payload.decode(errors="replace").partition(" ")
+            return cls(f"cannot {what}: {os.strerror(int(number) if number.isdigit() else 0)}", 125)
         return None
