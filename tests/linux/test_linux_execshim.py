@@ -171,3 +171,22 @@ def test_the_committed_program_is_built_from_the_source(tmp_path):
         sys.path.remove(str(SHIM_DIR))
     built = build.build("x86_64", "gcc", tmp_path / "shim")
     assert built == base64.b64decode(PROGRAMS["x86_64"]), "run `make shim` and commit execshim_blob.py"
+
+
+@pytest.mark.skipif(shutil.which("qemu-aarch64-static") is None, reason="needs qemu-user-static")
+def test_the_aarch64_program_runs_under_qemu(tmp_path):
+    """The aarch64 build cannot run natively here: qemu's user-mode emulation runs it (and runs the programs
+    it execs, which are the host's, natively)."""
+    shim = tmp_path / "shim"
+    shim.write_bytes(base64.b64decode(PROGRAMS["aarch64"]))
+    shim.chmod(0o755)
+    qemu = shutil.which("qemu-aarch64-static")
+    ok = subprocess.run([qemu, str(shim), "-", "-", "-", "-", "-", "/bin/echo", "echo", "hi"],
+                        capture_output=True, timeout=30)
+    assert (ok.returncode, ok.stdout) == (0, b"hi\n")
+    missing = subprocess.run([qemu, str(shim), "-", "2", "-", "-", "-", "/nonexistent", "x"],
+                             capture_output=True, timeout=30)
+    assert (missing.returncode, missing.stderr) == (127, b"execerr 2 x")
+    forked = subprocess.run([qemu, str(shim), "-", "1", "fork", "-", "-", "/bin/sh", "sh", "-c", "echo $$"],
+                            capture_output=True, timeout=30)
+    assert forked.returncode == 0 and forked.stdout.startswith(b"pid ")  # the parent's report, on fd 1
