@@ -49,7 +49,7 @@ from attacktest import (
 from hutchtest import HUTCH, TIME_SCALE, CgroupFs, assert_hutch_error, wait_for
 from runtimetest import Bundle, Runtime
 
-from hutch.oci.state import DEFAULT_ROOT
+from hutch.oci.container.state import DEFAULT_ROOT
 
 # `hutch-runtime exec` calls while an attacker hunts: each is a window for it. The emulated v2 VM runs an exec
 # about 20 times slower (seconds each): fewer there, each a longer window.
@@ -439,7 +439,7 @@ def test_a_create_whose_fork_fails_leaks_no_descriptor(tmp_path, busybox_rootfs,
 
 
 def test_descriptors_sent_unasked_on_the_init_channel_are_closed_at_once(tmp_path):
-    from hutch.oci import sync
+    from hutch.oci.process import sync
 
     ours, theirs = sync.Channel.pair()
     try:

@@ -58,7 +58,7 @@ def test_a_non_root_user_has_no_effective_capabilities(hutch, busybox_rootfs):
 
 
 def test_sensitive_proc_files_are_masked_and_proc_sys_is_read_only(hutch, busybox_rootfs):
-    from hutch.oci.defaults import MASKED_PATHS
+    from hutch.oci.config.defaults import MASKED_PATHS
 
     masked = [p for p in MASKED_PATHS if p.startswith("/proc/") and os.path.isfile(p)]
     assert masked, "this kernel has none of the masked /proc files"

@@ -17,7 +17,7 @@ import pytest
 from hutchtest import TIME_SCALE
 
 from hutch.cgroups import Layout, Manager, Resources, Stats, close_fds, detect_layout, new_manager
-from hutch.oci import events
+from hutch.oci.container import events
 
 MiB = 1 << 20
 RUNC = shutil.which("runc")

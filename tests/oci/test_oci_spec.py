@@ -7,10 +7,10 @@ import os
 import pytest
 
 from hutch.linux import syscalls as sc
-from hutch.oci import mountopts
-from hutch.oci.defaults import default_spec
-from hutch.oci.paths import secure_join
-from hutch.oci.spec import Spec, SpecError
+from hutch.oci.config.defaults import default_spec
+from hutch.oci.config.spec import Spec, SpecError
+from hutch.oci.rootfs import mountopts
+from hutch.oci.rootfs.paths import secure_join
 
 MINIMAL = {"ociVersion": "1.2.0", "root": {"path": "rootfs"}, "process": {"args": ["/bin/true"], "cwd": "/"}}
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from hutch.oci.defaults import default_spec
+from hutch.oci.config.defaults import default_spec
+from hutch.oci.config.spec import IdMapping, Mount, Namespace, Spec
 from hutch.oci.errors import ContainerError
-from hutch.oci.spec import IdMapping, Mount, Namespace, Spec
 from hutch.record import Factory, Record
 from hutch.units import parse_size
 

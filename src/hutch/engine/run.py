@@ -14,9 +14,9 @@ from hutch.engine.options import RunOptions, build_spec
 from hutch.engine.report import Report
 from hutch.linux import pidfd
 from hutch.linux import syscalls as sc
+from hutch.oci.container.state import DEFAULT_ROOT
 from hutch.oci.errors import ContainerError
-from hutch.oci.monitor import Cleanup, Monitor, RawTerminal, SignalTrap
-from hutch.oci.state import DEFAULT_ROOT
+from hutch.oci.process.monitor import Cleanup, Monitor, RawTerminal, SignalTrap
 
 EXIT_OOM = 137
 SIGKILL = 9  # a literal: the signal module's enums are a start-up cost
@@ -25,9 +25,9 @@ SIGKILL = 9  # a literal: the signal module's enums are a start-up cost
 def run(opts: RunOptions, root: str = DEFAULT_ROOT) -> Report:
     """Run a container to its end. Raises ContainerError (or CgroupError) for failures before it runs."""
     from hutch.cgroups import warmup
-    from hutch.oci.create import CreateOptions, create
-    from hutch.oci.delete import delete
-    from hutch.oci.start import start
+    from hutch.oci.container.create import CreateOptions, create
+    from hutch.oci.container.delete import delete
+    from hutch.oci.container.start import start
 
     spec, rootfs = build_spec(opts)
     name = opts.name or ""
@@ -95,9 +95,9 @@ def _create_claiming_name(create, create_opts, root: str):
 
 
 def _remove_stopped(root: str, name: str) -> bool:
-    from hutch.oci.container import STOPPED, Container
-    from hutch.oci.delete import destroy
-    from hutch.oci.state import NotFound
+    from hutch.oci.container.container import STOPPED, Container
+    from hutch.oci.container.delete import destroy
+    from hutch.oci.container.state import NotFound
 
     try:
         with Container.open(root, name) as container:

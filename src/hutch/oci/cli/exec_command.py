@@ -43,8 +43,8 @@ def exec_command(ctx: Context, args: list[str]) -> int:
     for flag in ("process_label", "apparmor", "cgroup"):
         if values[flag]:
             raise UsageError(f"--{flag.replace('_', '-')} is not supported by hutch-runtime on this host")
+    from hutch.oci.container.exec import ExecOptions, execute
     from hutch.oci.errors import ContainerError
-    from hutch.oci.exec import ExecOptions, execute
 
     process = _read_process(str(values["process"])) if values["process"] else None
     if process is None and len(positional) < 2:
@@ -67,8 +67,8 @@ def exec_command(ctx: Context, args: list[str]) -> int:
 
 def _read_process(path: str):
     from hutch import jsonlite
+    from hutch.oci.config.spec import Process, SpecError
     from hutch.oci.errors import ContainerError
-    from hutch.oci.spec import Process, SpecError
 
     try:
         with open(path, "rb") as f:

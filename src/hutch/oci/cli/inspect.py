@@ -35,8 +35,8 @@ def list_command(ctx: Context, args: list[str]) -> int:
         return 0
     values, _ = parsed
     from hutch import jsonlite
-    from hutch.oci.container import Container
-    from hutch.oci.state import NotFound, list_ids
+    from hutch.oci.container.container import Container
+    from hutch.oci.container.state import NotFound, list_ids
 
     docs = []
     for container_id in list_ids(ctx.root):
@@ -83,7 +83,7 @@ def ps_command(ctx: Context, args: list[str]) -> int:
         return 0
     if not positional:
         raise UsageError('"ps" requires a minimum of 1 argument(s)')
-    from hutch.oci import ps
+    from hutch.oci.container import ps
 
     container_id, ps_args = positional[0], positional[1:]
     if ps_args[:1] == ["--"]:
@@ -106,8 +106,8 @@ def events_command(ctx: Context, args: list[str]) -> int:
     values, (container_id,) = parsed
     interval = parse_duration(str(values["interval"]))
     from hutch.linux import proc
-    from hutch.oci import events
-    from hutch.oci.container import STOPPED, Container
+    from hutch.oci.container import events
+    from hutch.oci.container.container import STOPPED, Container
     from hutch.oci.errors import ContainerError
 
     with Container.open(ctx.root, container_id, lock=False) as container:
@@ -164,7 +164,7 @@ def pause_command(ctx: Context, args: list[str]) -> int:
     parsed = parse_command("pause", "<container-id>", HELP_ONLY, args, 1, 1)
     if parsed is None:
         return 0
-    from hutch.oci.pause import pause
+    from hutch.oci.container.pause import pause
 
     pause(ctx.root, parsed[1][0])
     return 0
@@ -174,7 +174,7 @@ def resume_command(ctx: Context, args: list[str]) -> int:
     parsed = parse_command("resume", "<container-id>", HELP_ONLY, args, 1, 1)
     if parsed is None:
         return 0
-    from hutch.oci.pause import resume
+    from hutch.oci.container.pause import resume
 
     resume(ctx.root, parsed[1][0])
     return 0

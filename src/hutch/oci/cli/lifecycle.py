@@ -62,7 +62,7 @@ def command_help(name: str, usage: str, options: list[Option]) -> str:
 
 
 def _create_options(ctx: Context, container_id: str, values: dict[str, object]):
-    from hutch.oci.create import CreateOptions
+    from hutch.oci.container.create import CreateOptions
 
     bundle = os.path.abspath(str(values["bundle"] or "."))
     return CreateOptions(
@@ -84,7 +84,7 @@ def create_command(ctx: Context, args: list[str]) -> int:
     if parsed is None:
         return 0
     values, (container_id,) = parsed
-    from hutch.oci.create import create
+    from hutch.oci.container.create import create
 
     created = create(_create_options(ctx, container_id, values))
     created.close()
@@ -95,7 +95,7 @@ def start_command(ctx: Context, args: list[str]) -> int:
     parsed = parse_command("start", "<container-id>", HELP_ONLY, args, 1, 1)
     if parsed is None:
         return 0
-    from hutch.oci.start import start
+    from hutch.oci.container.start import start
 
     start(ctx.root, parsed[1][0])
     return 0
@@ -106,7 +106,7 @@ def run_command(ctx: Context, args: list[str]) -> int:
     if parsed is None:
         return 0
     values, (container_id,) = parsed
-    from hutch.oci.run import run
+    from hutch.oci.container.run import run
 
     return run(_create_options(ctx, container_id, values), detach=bool(values["detach"]),
                keep=bool(values["keep"]), subreaper=not values["no_subreaper"])
@@ -117,7 +117,7 @@ def state_command(ctx: Context, args: list[str]) -> int:
     if parsed is None:
         return 0
     from hutch import jsonlite
-    from hutch.oci.container import Container
+    from hutch.oci.container.container import Container
 
     with Container.open(ctx.root, parsed[1][0], lock=False) as container:
         doc = container.oci_state()
@@ -130,7 +130,7 @@ def kill_command(ctx: Context, args: list[str]) -> int:
     if parsed is None:
         return 0
     values, positional = parsed
-    from hutch.oci.kill import kill, parse_signal
+    from hutch.oci.container.kill import kill, parse_signal
 
     sig = parse_signal(positional[1] if len(positional) > 1 else "SIGTERM")
     kill(ctx.root, positional[0], sig, all_processes=bool(values["all"]))
@@ -142,8 +142,8 @@ def delete_command(ctx: Context, args: list[str]) -> int:
     if parsed is None:
         return 0
     values, (container_id,) = parsed
-    from hutch.oci.delete import delete
-    from hutch.oci.state import NotFound
+    from hutch.oci.container.delete import delete
+    from hutch.oci.container.state import NotFound
 
     try:
         delete(ctx.root, container_id, force=bool(values["force"]))

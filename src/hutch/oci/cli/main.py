@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(flags: dict[str, object], rest: list[str], log: Log) -> int:
     if flags["version"]:
         from hutch import __version__
-        from hutch.oci.container import RUNTIME_SPEC_VERSION
+        from hutch.oci.container.container import RUNTIME_SPEC_VERSION
 
         print(f"{PROG} version {__version__}\nspec: {RUNTIME_SPEC_VERSION}")
         return 0

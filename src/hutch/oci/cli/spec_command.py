@@ -26,8 +26,8 @@ def spec_command(ctx: Context, args: list[str]) -> int:
         return 0
     values, _ = parsed
     from hutch import jsonlite
-    from hutch.oci.features import default_config
-    from hutch.oci.state import write_atomic
+    from hutch.oci.config.features import default_config
+    from hutch.oci.container.state import write_atomic
 
     bundle = str(values["bundle"] or ".")
     path = os.path.join(bundle, "config.json")
@@ -50,7 +50,7 @@ def features_command(ctx: Context, args: list[str]) -> int:
     if parse_command("features", "", HELP_ONLY, args, 0, 0) is None:
         return 0
     from hutch import jsonlite
-    from hutch.oci.features import features
+    from hutch.oci.config.features import features
 
     sys.stdout.write(jsonlite.dumps(features(), indent=4) + "\n")
     return 0

@@ -53,7 +53,7 @@ def update_command(ctx: Context, args: list[str]) -> int:
         if values[flag]:
             raise UsageError(f"--{flag.replace('_', '-')}: Intel RDT is not supported on this host")
     changes = _read_document(str(values["resources"])) if values["resources"] else _from_flags(values)
-    from hutch.oci.update import update
+    from hutch.oci.container.update import update
 
     update(ctx.root, container_id, changes)
     return 0

@@ -13,7 +13,7 @@
 The exec shim (linux/execshim.py) is a tiny static program in a sealed memfd: no process of the container
 runs the host's interpreter while it waits for start or when it calls execve (CVE-2019-5736). Every module
 the init needs is imported before it changes its root: afterwards the import system is sealed
-(process.seal_imports), since anything imported later would be read from the container's filesystem.
+(steps.seal_imports), since anything imported later would be read from the container's filesystem.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ import os
 
 from hutch.linux import execshim, net, pty
 from hutch.linux import syscalls as sc
-from hutch.oci import process, rootfs, sync
+from hutch.oci.config.spec import Spec
 from hutch.oci.errors import EXIT_RUNTIME, ContainerError, describe, step
-from hutch.oci.spec import Spec
+from hutch.oci.process import steps, sync
+from hutch.oci.rootfs import root
 from hutch.record import Factory, Record
 
 TYPE_CHECKING = False
@@ -75,7 +76,7 @@ def child_main(cfg: InitConfig, chan: sync.Channel) -> NoReturn:
         # flock would otherwise live on in the init and block every later command on the container.
         sc.close_all_except(_needed_fds(cfg, chan))
         if cfg.debug:
-            process.preload_traceback()
+            steps.preload_traceback()
         _enter_namespaces(cfg, chan)
         pid = os.fork()
         if pid == 0:
@@ -146,7 +147,7 @@ def report(chan: sync.Channel, exc: BaseException, debug: bool) -> NoReturn:
     else:
         code, message = EXIT_RUNTIME, f"container init failed: {describe(exc)}"
     if debug:
-        process.print_traceback(exc)
+        steps.print_traceback(exc)
     chan.send_error(code, message)
     os._exit(code)
 
@@ -204,10 +205,10 @@ def _setup(cfg: InitConfig, chan: sync.Channel) -> tuple[str, dict[str, str]]:
     linux = spec.linux
     mount_ns = linux.namespace("mount")
     if mount_ns is not None and not mount_ns.path:
-        rootfs.setup(spec, cfg.rootfs, in_userns=linux.namespace("user") is not None,
+        root.setup(spec, cfg.rootfs, in_userns=linux.namespace("user") is not None,
                      cgroup_dirs=cfg.cgroup_dirs, no_pivot=cfg.no_pivot)
     # From here on the root is the container's: nothing may be imported any more.
-    process.seal_imports()
+    steps.seal_imports()
     if spec.hostname and linux.namespace("uts") is not None:
         with step(f"set the hostname to {spec.hostname}"):
             sc.sethostname(spec.hostname)
@@ -224,10 +225,10 @@ def _setup(cfg: InitConfig, chan: sync.Channel) -> tuple[str, dict[str, str]]:
     if spec.process.terminal:
         _setup_terminal(chan)
     os.umask(0o022)
-    process.change_directory(spec.process.cwd)
-    process.apply_rlimits(spec.process)
+    steps.change_directory(spec.process.cwd)
+    steps.apply_rlimits(spec.process)
     proc = spec.process
-    return process.find_executable(proc.args[0], proc.env, proc.cwd), process.environ(proc.env)
+    return steps.find_executable(proc.args[0], proc.env, proc.cwd), steps.environ(proc.env)
 
 
 def _new_session_keyring(name: str) -> None:
@@ -264,7 +265,7 @@ def _setup_terminal(chan: sync.Channel) -> None:
 
 def _join_cgroup(cfg: InitConfig) -> None:
     # From here on every page the process touches is charged to the container: do as little as possible.
-    process.join_cgroup(cfg.join_fds)
+    steps.join_cgroup(cfg.join_fds)
     cgroup_ns = cfg.spec.linux.namespace("cgroup")
     if cgroup_ns is not None:
         if cgroup_ns.path:
@@ -304,14 +305,14 @@ def _wait_for_start(cfg: InitConfig) -> sync.Channel:
 def _finish(cfg: InitConfig) -> None:
     """The process's identity, capabilities and no_new_privs; every other descriptor closes on execve."""
     proc = cfg.spec.process
-    process.set_identity(proc)
+    steps.set_identity(proc)
     if proc.no_new_privileges:
         sc.set_no_new_privs()
-    process.close_fds_for_exec(cfg.preserve_fds)
+    steps.close_fds_for_exec(cfg.preserve_fds)
 
 
 def _exec(cfg: InitConfig, path: str, env: dict[str, str], conn: sync.Channel) -> None:
     args = cfg.spec.process.args
     if execshim.available():
         execshim.execute(_shim_fd(), path, args, env, report_fd=conn.fileno())
-    process.execute(path, args, env)
+    steps.execute(path, args, env)

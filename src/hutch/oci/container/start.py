@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from hutch.oci import sync
-from hutch.oci.container import CREATED, CREATING, STOPPED, Container
+from hutch.oci.container.container import CREATED, CREATING, STOPPED, Container
+from hutch.oci.container.state import SOCKET_FILE
 from hutch.oci.errors import ContainerError
-from hutch.oci.state import SOCKET_FILE
+from hutch.oci.process import sync
 
 
 def start(root: str, container_id: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from hutch.oci.container import Container
+from hutch.oci.container.container import Container
 from hutch.oci.errors import ContainerError
 
 

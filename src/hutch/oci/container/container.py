@@ -12,8 +12,8 @@ import fcntl
 import os
 
 from hutch.linux import pidfd, proc
+from hutch.oci.container.state import SOCKET_FILE, NotFound, State, StateDir
 from hutch.oci.errors import ContainerError
-from hutch.oci.state import SOCKET_FILE, NotFound, State, StateDir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ class Container:
 
 
 def _open_unlocked(root: str, container_id: str) -> StateDir:
-    from hutch.oci.state import validate_id
+    from hutch.oci.container.state import validate_id
 
     validate_id(container_id)
     try:

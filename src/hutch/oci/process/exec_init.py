@@ -25,10 +25,10 @@ import os
 
 from hutch.linux import execshim, pty
 from hutch.linux import syscalls as sc
-from hutch.oci import process, sync
+from hutch.oci.config.spec import Process
 from hutch.oci.errors import EXIT_RUNTIME, step
-from hutch.oci.init import RESET_SIGNALS, report
-from hutch.oci.spec import Process
+from hutch.oci.process import steps, sync
+from hutch.oci.process.init import RESET_SIGNALS, report
 from hutch.record import Factory, Record
 
 TYPE_CHECKING = False
@@ -55,11 +55,11 @@ def child_main(cfg: ExecConfig, chan: sync.Channel) -> NoReturn:
         sc.close_all_except(keep)
         sc.set_dumpable(False)
         if cfg.debug:
-            process.preload_traceback()
+            steps.preload_traceback()
         with step("join the container's namespaces"):
             sc.setns(cfg.pidfd, cfg.ns_flags)
         # The root is the container's now: nothing may be imported any more.
-        process.seal_imports()
+        steps.seal_imports()
         os.close(cfg.pidfd)
         if execshim.available():
             _prepare_and_spawn(cfg, chan)
@@ -81,9 +81,9 @@ def _prepare_and_spawn(cfg: ExecConfig, chan: sync.Channel) -> None:
     with step("load the exec shim"):
         shim = execshim.sealed_fd()  # first: a low RLIMIT_NOFILE must not stop it
     tty = _open_terminal(chan) if proc.terminal else None
-    process.change_directory(proc.cwd)
-    path = process.find_executable(proc.args[0], proc.env, proc.cwd)
-    env = process.environ(proc.env)
+    steps.change_directory(proc.cwd)
+    path = steps.find_executable(proc.args[0], proc.env, proc.cwd)
+    env = steps.environ(proc.env)
     if cfg.cgroupns_fd is not None:
         # Before the cgroup join, unlike a process that enters it itself: the join is the shim's, and a
         # cgroup.procs opened outside the namespace may be written from inside it.
@@ -91,11 +91,11 @@ def _prepare_and_spawn(cfg: ExecConfig, chan: sync.Channel) -> None:
             sc.setns(cfg.cgroupns_fd, sc.CLONE_NEWCGROUP)
     # Before the identity, which may take the capability to raise a limit. RLIMIT_NPROC then also applies
     # to the shim's fork, as to a fork by the program (root is exempt from it).
-    process.apply_rlimits(proc)
-    process.set_identity(proc)
+    steps.apply_rlimits(proc)
+    steps.set_identity(proc)
     if proc.no_new_privileges:
         sc.set_no_new_privs()
-    process.close_fds_for_exec(cfg.preserve_fds)
+    steps.close_fds_for_exec(cfg.preserve_fds)
     execshim.execute(shim, path, proc.args, env, report_fd=chan.fileno(), fork=True, tty_fd=tty,
                      join_fds=cfg.join_fds)
 
@@ -117,25 +117,25 @@ def _process_main(cfg: ExecConfig, chan: sync.Channel) -> NoReturn:
         os.setsid()
         if proc.terminal:
             _setup_terminal(chan)
-        process.change_directory(proc.cwd)
-        process.apply_rlimits(proc)
-        path = process.find_executable(proc.args[0], proc.env, proc.cwd)
-        env = process.environ(proc.env)
+        steps.change_directory(proc.cwd)
+        steps.apply_rlimits(proc)
+        path = steps.find_executable(proc.args[0], proc.env, proc.cwd)
+        env = steps.environ(proc.env)
         # As late as possible: every page touched from here on is charged to the container.
-        process.join_cgroup(cfg.join_fds)
+        steps.join_cgroup(cfg.join_fds)
         if cfg.cgroupns_fd is not None:
             with step("join the container's cgroup namespace"):
                 sc.setns(cfg.cgroupns_fd, sc.CLONE_NEWCGROUP)
-        process.set_identity(proc)
+        steps.set_identity(proc)
         if proc.no_new_privileges:
             sc.set_no_new_privs()
-        process.close_fds_for_exec(cfg.preserve_fds)
+        steps.close_fds_for_exec(cfg.preserve_fds)
         if execshim.available():
             with step("load the exec shim"):
                 shim = execshim.sealed_fd()
             # The channel closes when the program runs; the shim reports a failed execve on it.
             execshim.execute(shim, path, proc.args, env, report_fd=chan.fileno())
-        process.execute(path, proc.args, env)
+        steps.execute(path, proc.args, env)
     except BaseException as exc:
         report(chan, exc, cfg.debug)
     os._exit(EXIT_RUNTIME)

@@ -6,9 +6,9 @@ import os
 import stat
 
 from hutch.linux import syscalls as sc
+from hutch.oci.config.spec import Device
 from hutch.oci.errors import step
-from hutch.oci.paths import ensure_file, secure_join
-from hutch.oci.spec import Device
+from hutch.oci.rootfs.paths import ensure_file, secure_join
 
 DEFAULT_DEVICES = (
     Device("/dev/null", "c", 1, 3, 0o666, 0, 0),

@@ -8,8 +8,8 @@ import sys
 
 from hutch.linux import caps
 from hutch.linux import syscalls as sc
+from hutch.oci.config.spec import Process
 from hutch.oci.errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, ContainerError, describe, step
-from hutch.oci.spec import Process
 
 _RLIMITS = {name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")}
 

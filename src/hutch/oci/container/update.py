@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from hutch.oci.container import STOPPED, Container
+from hutch.oci.config.spec import Resources, Spec, SpecError
+from hutch.oci.container.container import STOPPED, Container
 from hutch.oci.errors import ContainerError
-from hutch.oci.spec import Resources, Spec, SpecError
 
 # What `update` can change today; anything else in the document is refused rather than silently dropped.
 _SUPPORTED = {"memory": {"limit", "reservation", "swap"},
@@ -24,7 +24,7 @@ def update(root: str, container_id: str, changes: dict) -> None:
         if container.status() == STOPPED:
             raise ContainerError("container not running")
         spec = Spec.from_dict(state.config)
-        from hutch.oci.resources import update_resources
+        from hutch.oci.config.resources import update_resources
 
         container.manager().apply(update_resources(res, spec.linux.devices))
         linux = state.config.setdefault("linux", {})

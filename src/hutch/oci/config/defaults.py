@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from hutch.oci.spec import Capabilities, DeviceRule, Linux, Mount, Namespace, Process, Resources, Root, Spec
+from hutch.oci.config.spec import (
+    Capabilities,
+    DeviceRule,
+    Linux,
+    Mount,
+    Namespace,
+    Process,
+    Resources,
+    Root,
+    Spec,
+)
 
 OCI_VERSION = "1.2.0"
 

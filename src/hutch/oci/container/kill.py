@@ -6,7 +6,7 @@ from __future__ import annotations
 import _signal as signal
 import os
 
-from hutch.oci.container import CREATING, PAUSED, STOPPED, Container
+from hutch.oci.container.container import CREATING, PAUSED, STOPPED, Container
 from hutch.oci.errors import ContainerError
 
 

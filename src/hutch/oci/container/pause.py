@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hutch.oci.container import CREATED, PAUSED, RUNNING, Container
+from hutch.oci.container.container import CREATED, PAUSED, RUNNING, Container
 from hutch.oci.errors import ContainerError
 
 

@@ -6,11 +6,12 @@ import os
 import stat
 
 from hutch.linux import syscalls as sc
-from hutch.oci import mountopts, process
-from hutch.oci.devices import create_devices, create_symlinks
+from hutch.oci.config.spec import Mount, Spec
 from hutch.oci.errors import ContainerError, step
-from hutch.oci.paths import ensure_dir, ensure_file, secure_join
-from hutch.oci.spec import Mount, Spec
+from hutch.oci.process import steps
+from hutch.oci.rootfs import mountopts
+from hutch.oci.rootfs.devices import create_devices, create_symlinks
+from hutch.oci.rootfs.paths import ensure_dir, ensure_file, secure_join
 
 HOST_STAGING = "/tmp"  # in the private mount namespace a tmpfs here holds the new root of host mode
 _HOST_ROOT = "/tmp/.hutch-root"
@@ -40,7 +41,7 @@ def setup(spec: Spec, rootfs: str, in_userns: bool, cgroup_dirs: list[tuple[str,
         create_devices(root, spec.linux.devices, bind=True)
     # From the pivot on, a module not yet imported (or a source file read for a --debug traceback of a
     # failure below) would come from the container's files: close the import system first.
-    process.seal_imports()
+    steps.seal_imports()
     if no_pivot:
         _move_root(root)
     else:

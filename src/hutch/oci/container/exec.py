@@ -12,12 +12,12 @@ import os
 
 from hutch.linux import pidfd
 from hutch.linux import syscalls as sc
-from hutch.oci import sync
-from hutch.oci.container import CREATED, PAUSED, RUNNING, Container
+from hutch.oci.config.spec import Process, Spec
+from hutch.oci.container.container import CREATED, PAUSED, RUNNING, Container
+from hutch.oci.container.state import write_atomic
 from hutch.oci.errors import ContainerError
-from hutch.oci.exec_init import ExecConfig, child_main
-from hutch.oci.spec import Process, Spec
-from hutch.oci.state import write_atomic
+from hutch.oci.process import sync
+from hutch.oci.process.exec_init import ExecConfig, child_main
 from hutch.record import Record
 
 
@@ -46,7 +46,7 @@ def execute(opts: ExecOptions) -> int:
     if opts.detach:
         _start(opts).close()
         return 0
-    from hutch.oci.monitor import SignalTrap
+    from hutch.oci.process.monitor import SignalTrap
 
     sc.set_child_subreaper()  # the process is a grandchild: become its parent to wait for it
     trap = SignalTrap()  # before the process exists, so no signal meant for it kills us instead
@@ -175,7 +175,7 @@ def _spawn(spec: Spec, proc: Process, init: pidfd.Process, join_fds: list[int], 
         ours.close()
     try:
         if started.pty_master is not None and opts.console_socket:
-            from hutch.oci.console import send_pty
+            from hutch.oci.container.console import send_pty
 
             send_pty(opts.console_socket, started.pty_master)
             os.close(started.pty_master)
@@ -246,7 +246,7 @@ def _reap_quietly(process: pidfd.Process) -> None:
 
 
 def _wait(started: Started, trap: object) -> int:
-    from hutch.oci.monitor import Cleanup, Monitor, RawTerminal
+    from hutch.oci.process.monitor import Cleanup, Monitor, RawTerminal
 
     with Cleanup() as cleanup:
         cleanup.callback(started.close)

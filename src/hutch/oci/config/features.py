@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from hutch.oci.container import RUNTIME_SPEC_VERSION
-from hutch.oci.defaults import DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS
+from hutch.oci.config.defaults import DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS
+from hutch.oci.container.container import RUNTIME_SPEC_VERSION
 
 _RUNC_SPEC_CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 _ROOTLESS_DROPPED = ("network",)
@@ -67,7 +67,7 @@ def features() -> dict:
     """runtime-spec's features document: exactly what hutch-runtime honours on this host."""
     from hutch import __version__
     from hutch.linux import caps
-    from hutch.oci import mountopts
+    from hutch.oci.rootfs import mountopts
 
     return {
         "ociVersionMin": "1.0.0",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import _signal as signal
 
 from hutch.linux import pidfd
-from hutch.oci.container import CREATED, STOPPED, Container
+from hutch.oci.container.container import CREATED, STOPPED, Container
 from hutch.oci.errors import ContainerError
 
 _EXIT_WAIT_SECONDS = 5.0

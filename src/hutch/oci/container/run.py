@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from hutch.linux import pidfd
 from hutch.linux import syscalls as sc
-from hutch.oci.create import CreateOptions, create, load_config
-from hutch.oci.delete import delete
+from hutch.oci.container.create import CreateOptions, create, load_config
+from hutch.oci.container.delete import delete
+from hutch.oci.container.start import start
 from hutch.oci.errors import ContainerError
-from hutch.oci.monitor import Cleanup, Monitor, RawTerminal, SignalTrap
-from hutch.oci.start import start
+from hutch.oci.process.monitor import Cleanup, Monitor, RawTerminal, SignalTrap
 
 SIGKILL = 9
 

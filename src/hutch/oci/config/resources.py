@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hutch.cgroups import Resources
 from hutch.cgroups.resources import DeviceRule
-from hutch.oci import spec
+from hutch.oci.config import spec
 
 ANY = -1
 

@@ -14,11 +14,11 @@ import os
 import time
 
 from hutch.linux import pidfd, proc
-from hutch.oci import sync
+from hutch.oci.config.spec import IdMapping, Spec, SpecError
+from hutch.oci.container.state import SOCKET_FILE, State, StateDir, validate_id, write_atomic
 from hutch.oci.errors import ContainerError
-from hutch.oci.init import InitConfig, child_main
-from hutch.oci.spec import IdMapping, Spec, SpecError
-from hutch.oci.state import SOCKET_FILE, State, StateDir, validate_id, write_atomic
+from hutch.oci.process import sync
+from hutch.oci.process.init import InitConfig, child_main
 from hutch.record import Record
 
 TYPE_CHECKING = False
@@ -170,7 +170,7 @@ def _check_preserved_fds(count: int) -> None:
 
 def _create_in(state_dir: StateDir, state: State, spec: Spec, rootfs: str, opts: CreateOptions) -> Created:
     from hutch.cgroups import close_fds, new_manager
-    from hutch.oci.resources import cgroup_resources
+    from hutch.oci.config.resources import cgroup_resources
 
     manager = new_manager(state.cgroup_path)
     if manager.subtree_pids():
@@ -204,7 +204,7 @@ def _create_in(state_dir: StateDir, state: State, spec: Spec, rootfs: str, opts:
         fds.clear()
         try:
             if master is not None and not opts.keep_pty:
-                from hutch.oci.console import send_pty
+                from hutch.oci.container.console import send_pty
 
                 send_pty(opts.console_socket or "", master)
                 os.close(master)
