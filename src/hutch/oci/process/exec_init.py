@@ -23,7 +23,7 @@ from __future__ import annotations
 import _signal as signal
 import os
 
-from hutch.linux import execshim, pty
+from hutch.linux import execshim
 from hutch.linux import syscalls as sc
 from hutch.oci.config.spec import Process
 from hutch.oci.errors import EXIT_RUNTIME, step
@@ -80,7 +80,7 @@ def _prepare_and_spawn(cfg: ExecConfig, chan: sync.Channel) -> None:
         signal.signal(sig, signal.SIG_DFL)
     with step("load the exec shim"):
         shim = execshim.sealed_fd()  # first: a low RLIMIT_NOFILE must not stop it
-    tty = _open_terminal(chan) if proc.terminal else None
+    tty = steps.open_terminal(chan) if proc.terminal else None
     steps.change_directory(proc.cwd)
     path = steps.find_executable(proc.args[0], proc.env, proc.cwd)
     env = steps.environ(proc.env)
@@ -100,15 +100,6 @@ def _prepare_and_spawn(cfg: ExecConfig, chan: sync.Channel) -> None:
                      join_fds=cfg.join_fds)
 
 
-def _open_terminal(chan: sync.Channel) -> int:
-    """A pty from the container's own devpts, the master handed to the runtime; the slave for the process."""
-    with step("allocate a pseudo-terminal"):
-        master, slave = pty.open_pair("/dev/ptmx")
-        chan.send(sync.PTY, b"", fds=[master])
-        os.close(master)
-    return slave
-
-
 def _process_main(cfg: ExecConfig, chan: sync.Channel) -> NoReturn:
     try:
         proc = cfg.process
@@ -116,7 +107,7 @@ def _process_main(cfg: ExecConfig, chan: sync.Channel) -> NoReturn:
             signal.signal(sig, signal.SIG_DFL)
         os.setsid()
         if proc.terminal:
-            _setup_terminal(chan)
+            steps.take_terminal(steps.open_terminal(chan))
         steps.change_directory(proc.cwd)
         steps.apply_rlimits(proc)
         path = steps.find_executable(proc.args[0], proc.env, proc.cwd)
@@ -141,14 +132,3 @@ def _process_main(cfg: ExecConfig, chan: sync.Channel) -> NoReturn:
     os._exit(EXIT_RUNTIME)
 
 
-def _setup_terminal(chan: sync.Channel) -> None:
-    """A pty from the container's own devpts (its /dev/ptmx), the master handed to the runtime."""
-    with step("allocate a pseudo-terminal"):
-        master, slave = pty.open_pair("/dev/ptmx")
-        chan.send(sync.PTY, b"", fds=[master])
-        os.close(master)
-        pty.make_controlling(slave)
-        for target in (0, 1, 2):
-            os.dup2(slave, target)
-        if slave > 2:
-            os.close(slave)

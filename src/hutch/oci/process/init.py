@@ -22,7 +22,7 @@ from __future__ import annotations
 import _signal as signal
 import os
 
-from hutch.linux import execshim, net, pty
+from hutch.linux import execshim, net
 from hutch.linux import syscalls as sc
 from hutch.oci.config.spec import Spec
 from hutch.oci.errors import EXIT_RUNTIME, ContainerError, describe, step
@@ -223,7 +223,7 @@ def _setup(cfg: InitConfig, chan: sync.Channel) -> tuple[str, dict[str, str]]:
         with step("set oom_score_adj"), open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(spec.process.oom_score_adj))
     if spec.process.terminal:
-        _setup_terminal(chan)
+        steps.take_terminal(steps.open_terminal(chan, send_name=True))
     os.umask(0o022)
     steps.change_directory(spec.process.cwd)
     steps.apply_rlimits(spec.process)
@@ -250,17 +250,6 @@ def _install_stdio(stdio: tuple[int, int, int]) -> None:
             os.close(fd)
 
 
-def _setup_terminal(chan: sync.Channel) -> None:
-    """Allocate the pty from the container's own devpts and hand the master to the runtime."""
-    with step("allocate a pseudo-terminal"):
-        master, slave = pty.open_pair("/dev/ptmx")
-        chan.send(sync.PTY, os.ttyname(slave).encode(), fds=[master])
-        os.close(master)
-        pty.make_controlling(slave)
-        for target in (0, 1, 2):
-            os.dup2(slave, target)
-        if slave > 2:
-            os.close(slave)
 
 
 def _join_cgroup(cfg: InitConfig) -> None:

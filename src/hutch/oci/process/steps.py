@@ -1,4 +1,4 @@
-"""The container process's last steps: sealed imports, rlimits, cgroup join, identity, capabilities, exec."""
+"""The container process's last steps: sealed imports, pty, rlimits, cgroup join, identity, caps, exec."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import os
 import resource
 import sys
 
-from hutch.linux import caps
+from hutch.linux import caps, pty
 from hutch.linux import syscalls as sc
 from hutch.oci.config.spec import Process
 from hutch.oci.errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, ContainerError, describe, step
+from hutch.oci.process import sync
 
 _RLIMITS = {name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")}
 
@@ -160,3 +161,23 @@ def environ(env: list[str]) -> dict[str, str]:
         key, _, value = item.partition("=")
         out[key] = value
     return out
+
+
+def open_terminal(chan: sync.Channel, send_name: bool = False) -> int:
+    """A pty from the container's own devpts (its /dev/ptmx): the master goes to the runtime (with the slave's
+    name if asked), the slave is returned."""
+    with step("allocate a pseudo-terminal"):
+        master, slave = pty.open_pair("/dev/ptmx")
+        chan.send(sync.PTY, os.ttyname(slave).encode() if send_name else b"", fds=[master])
+        os.close(master)
+    return slave
+
+
+def take_terminal(slave: int) -> None:
+    """Make the pty slave the controlling terminal (the caller leads a new session) and stdin/out/err."""
+    with step("set up the terminal"):
+        pty.make_controlling(slave)
+        for target in (0, 1, 2):
+            os.dup2(slave, target)
+        if slave > 2:
+            os.close(slave)
