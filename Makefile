@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SHARED ?= ../shared
 V2VM := $(SHARED)/tools/v2vm
-APT_DEMO := stress busybox-static tini
+APT_DEMO := stress busybox-static tini python3-venv
 # podman, conmon and containerd drive hutch-runtime in tests/interop; runc is the benchmark's and tests' peer.
 APT_TEST := $(APT_DEMO) runc gcc libc6-dev iproute2 hyperfine util-linux podman conmon containerd
 PYTEST_ARGS ?=
@@ -28,8 +28,12 @@ apt-demo:
 apt-test:
 	$(call apt_install,$(APT_TEST))
 
+# Debian's interpreter when there is one: it starts about 2.5 ms faster than a pyenv build here (each
+# hutch-runtime command is a fresh interpreter).
+PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
+
 $(PY):
-	python3 -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 
 # Reinstall when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml | $(PY)
