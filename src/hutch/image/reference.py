@@ -88,6 +88,12 @@ def parse(text: str, default_tag: bool = True) -> Reference:
     return Reference(domain, path, tag, digest)
 
 
+def has_domain(text: str) -> bool:
+    """Whether a reference names its registry (`localhost:5000/app`) or is a short name (`busybox`)."""
+    name = text.partition("@")[0]
+    return _split_domain(name)[0] is not None
+
+
 def check_digest(digest: str) -> str:
     """Return `digest` if it is a valid sha256 or sha512 digest; raise ReferenceError otherwise."""
     algorithm, sep, hexpart = digest.partition(":")

@@ -26,8 +26,8 @@ def spec_command(ctx: Context, args: list[str]) -> int:
         return 0
     values, _ = parsed
     from hutch import jsonlite
+    from hutch.files import write_atomic
     from hutch.oci.config.features import default_config
-    from hutch.oci.container.state import write_atomic
 
     bundle = str(values["bundle"] or ".")
     path = os.path.join(bundle, "config.json")

@@ -13,9 +13,10 @@ import _signal as signal
 import os
 import time
 
+from hutch.files import write_atomic
 from hutch.linux import pidfd, proc
 from hutch.oci.config.spec import IdMapping, Spec, SpecError
-from hutch.oci.container.state import SOCKET_FILE, State, StateDir, validate_id, write_atomic
+from hutch.oci.container.state import SOCKET_FILE, State, StateDir, validate_id
 from hutch.oci.errors import ContainerError
 from hutch.oci.process import sync
 from hutch.oci.process.init import InitConfig, child_main

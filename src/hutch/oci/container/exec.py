@@ -10,11 +10,11 @@ from __future__ import annotations
 import _signal as signal
 import os
 
+from hutch.files import write_atomic
 from hutch.linux import pidfd
 from hutch.linux import syscalls as sc
 from hutch.oci.config.spec import Process, Spec
 from hutch.oci.container.container import CREATED, PAUSED, RUNNING, Container
-from hutch.oci.container.state import write_atomic
 from hutch.oci.errors import ContainerError
 from hutch.oci.process import sync
 from hutch.oci.process.exec_init import ExecConfig, child_main
