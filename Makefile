@@ -45,12 +45,14 @@ $(VENV)/.compiled: $(VENV)/.installed $(wildcard src/hutch/*.py src/hutch/*/*.py
 	$(PY) -m compileall -q src >/dev/null
 	touch $@
 
-# The launchers pip installed work anywhere; these replace them for the venv with `python -IS` (isolated, no site) and the source
-# directory on sys.path: no site module (3-5 ms per command) and nothing from PYTHON* variables of the caller.
+# The launchers pip installed work anywhere; these replace them for the venv with `python -IS` (isolated, no site),
+# the source directory first on sys.path and the venv's site-packages (the dependencies) last: no site module
+# (3-5 ms per command) and nothing from PYTHON* variables of the caller.
 $(VENV)/.launchers: $(VENV)/.installed bin/hutch bin/hutch-runtime
-	@for script in hutch hutch-runtime; do \
+	@purelib=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	for script in hutch hutch-runtime; do \
 		{ echo "#!$(abspath $(PY)) -IS"; \
-		  echo "import sys; sys.path.insert(0, '$(abspath src)')  # written by make venv"; \
+		  echo "import sys; sys.path.insert(0, '$(abspath src)'); sys.path.append('$$purelib')  # by make venv"; \
 		  tail -n +2 bin/$$script; } > $(VENV)/bin/$$script.tmp && \
 		chmod 755 $(VENV)/bin/$$script.tmp && mv $(VENV)/bin/$$script.tmp $(VENV)/bin/$$script; \
 	done

@@ -152,3 +152,14 @@ def test_rmi_removes_only_what_no_other_image_or_container_uses(store):
     assert not store.has_layer(sha(other_top)) and store.images() == []
     with pytest.raises(StoreError, match="no such image"):
         store.remove_image("localhost/two:1")
+
+
+def test_a_zstd_layer_is_unpacked(store):
+    import zstandard
+
+    tar = layer_tar({"usr/share/z": b"zstd\n" * 1000})
+    blob = zstandard.ZstdCompressor().compress(tar)
+    store.put_blob(sha(blob), blob)
+    path = store.unpack_layer(sha(blob), "application/vnd.oci.image.layer.v1.tar+zstd", sha(tar))
+    with open(os.path.join(path, "diff/usr/share/z"), "rb") as f:
+        assert f.read() == b"zstd\n" * 1000
