@@ -1,4 +1,4 @@
-"""`hutch` command line: the run verb's flags, error reporting and exit codes."""
+"""`hutch` command line: the verbs and their flags, error reporting and exit codes."""
 
 from __future__ import annotations
 
@@ -8,10 +8,21 @@ import sys
 from hutch.flags import Option, UsageError, help_text, parse
 from hutch.oci.errors import EXIT_RUNTIME
 
-USAGE = "hutch [--debug] run [OPTIONS] [--] COMMAND [ARG...]"
+USAGE = "hutch [--root DIR] [--debug] COMMAND [ARG...]"
 RUN_USAGE = "hutch run [OPTIONS] [--] COMMAND [ARG...]"
+DEFAULT_ROOT = "/var/lib/hutch"  # images and everything else hutch stores
+IMAGE_VERBS = ("pull", "images", "rmi", "image", "login", "logout")
+COMMANDS = """Commands:
+  run       run a command in a new container
+  pull      pull an image from a registry
+  images    list images
+  rmi       remove images
+  image     image inspect|ls|pull|rm
+  login     log in to a registry
+  logout    log out from a registry"""
 
 GLOBAL_OPTIONS = [
+    Option(("--root",), "DIR", f"where hutch stores images (default {DEFAULT_ROOT})", default=DEFAULT_ROOT),
     Option(("--debug",), help="show tracebacks of internal errors"),
     Option(("-h", "--help"), help="show this help"),
     Option(("--version",), help="print the version"),
@@ -77,6 +88,10 @@ def _fail(exc: BaseException, debug: bool) -> int:
     if isinstance(exc, CgroupError):
         print(f"hutch: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
+    image_errors = sys.modules.get("hutch.image.errors")
+    if image_errors is not None and isinstance(exc, image_errors.ImageError):
+        print(f"hutch: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"hutch: {exc.strerror or exc}{where}", file=sys.stderr)
@@ -88,8 +103,8 @@ def _fail(exc: BaseException, debug: bool) -> int:
 
 def _main(argv: list[str]) -> int:
     flags, rest = parse(GLOBAL_OPTIONS, argv)
-    if flags["help"] or not rest:
-        print(help_text(USAGE, "Run a command in a container.", GLOBAL_OPTIONS) + "\n\nCommands:\n  run")
+    if flags["help"] or (not rest and not flags["version"]):
+        print(help_text(USAGE, "Containers and images.", GLOBAL_OPTIONS) + "\n\n" + COMMANDS)
         return 0 if flags["help"] else EXIT_RUNTIME
     if flags["version"]:
         from hutch import __version__
@@ -97,6 +112,10 @@ def _main(argv: list[str]) -> int:
         print(f"hutch {__version__}")
         return 0
     verb, rest = rest[0], rest[1:]
+    if verb in IMAGE_VERBS:
+        from hutch.cli.images import run_command
+
+        return run_command(verb, rest, str(flags["root"]))
     if verb != "run":
         raise UsageError(f"unknown command {verb!r}")
     values, command = parse(RUN_OPTIONS, rest)

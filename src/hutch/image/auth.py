@@ -17,13 +17,14 @@ import json
 import os
 
 from hutch.files import write_atomic
+from hutch.image.errors import ImageError
 from hutch.record import Record
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 _HUB_ALIASES = ("docker.io", "index.docker.io", "registry-1.docker.io", DOCKER_HUB_KEY)
 
 
-class AuthError(Exception):
+class AuthError(ImageError):
     """An unreadable or malformed auth file; the message names the file."""
 
 

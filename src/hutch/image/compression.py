@@ -5,6 +5,8 @@ from __future__ import annotations
 import zlib
 from typing import BinaryIO
 
+from hutch.image.errors import ImageError
+
 CHUNK = 1 << 20
 
 GZIP_TYPES = frozenset({
@@ -24,7 +26,7 @@ TAR_TYPES = frozenset({
 })
 
 
-class CompressionError(Exception):
+class CompressionError(ImageError):
     """An unknown layer media type or a stream that does not decompress."""
 
 

@@ -9,6 +9,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 from hutch.image import auth
+from hutch.image.errors import ImageError
 from hutch.image.reference import Reference
 from hutch.image.registries import Registries
 from hutch.image.registry import Client, RegistryError
@@ -26,7 +27,7 @@ _MACHINES = {"x86_64": ("amd64", ""), "aarch64": ("arm64", "v8"), "armv7l": ("ar
              "riscv64": ("riscv64", "")}
 
 
-class PullError(Exception):
+class PullError(ImageError):
     """A pull that failed; one line, the store as it was (nothing unverified is kept)."""
 
 

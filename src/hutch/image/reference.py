@@ -11,6 +11,7 @@ Hand-written rather than with `re`: `hutch run IMAGE` parses one on the containe
 
 from __future__ import annotations
 
+from hutch.image.errors import ImageError
 from hutch.record import Record
 
 DEFAULT_DOMAIN = "docker.io"
@@ -27,7 +28,7 @@ _HEX = frozenset("0123456789abcdef")
 _HOST_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
 
 
-class ReferenceError(ValueError):
+class ReferenceError(ImageError, ValueError):
     """A malformed image reference; the message names the reference and what is wrong with it."""
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 
+from hutch.image.errors import ImageError
 from hutch.image.reference import Reference, has_domain, parse
 from hutch.record import Factory, Record
 
@@ -27,7 +28,7 @@ DEFAULT_PATH = "/etc/hutch/registries.toml"
 ENV_PATH = "HUTCH_REGISTRIES_CONF"
 
 
-class RegistriesError(Exception):
+class RegistriesError(ImageError):
     """A malformed registries file; the message names the file and the problem."""
 
 
@@ -60,8 +61,9 @@ class Registries(Record):
 
     def candidates(self, text: str) -> list[Reference]:
         """The references a name may mean: itself if it names a registry, else one per search registry."""
+        reference = parse(text)  # a malformed name is reported as the user wrote it
         if has_domain(text):
-            return [parse(text)]
+            return [reference]
         if not self.search:
             raise RegistriesError(f"{text}: a short name, and no unqualified-search registries are set")
         return [parse(f"{registry}/{text}") for registry in self.search]

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from hutch.image.auth import Credentials
+from hutch.image.errors import ImageError
 from hutch.record import Record
 
 MANIFEST_TYPES = (
@@ -30,7 +31,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_REDIRECTS = 5
 
 
-class RegistryError(Exception):
+class RegistryError(ImageError):
     """A registry that is down, refuses us, or answers what it should not; one line naming the registry."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
@@ -163,7 +164,8 @@ class Client:
                 if self.insecure and self.scheme == "https" and attempt == 0:
                     self.scheme = "http"
                     continue
-                if attempt >= self.retries:
+                # A registry that refuses connections is most likely down: two retries, not the full four.
+                if attempt >= min(self.retries, 2):
                     raise RegistryError(f"{self.host}: cannot connect: {_reason(exc)}") from None
                 attempt += 1
                 time.sleep(self.backoff * 2 ** (attempt - 1))

@@ -27,6 +27,7 @@ from typing import BinaryIO
 
 from hutch.files import write_atomic
 from hutch.image.compression import open_layer
+from hutch.image.errors import ImageError
 from hutch.image.reference import check_digest
 from hutch.image.unpack import unpack
 from hutch.record import Factory, Record
@@ -35,7 +36,7 @@ DEFAULT_ROOT = "/var/lib/hutch"
 CHUNK = 1 << 20
 
 
-class StoreError(Exception):
+class StoreError(ImageError):
     """A verification failure or an unusable store; the message names the digest or image."""
 
 

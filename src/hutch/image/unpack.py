@@ -21,6 +21,7 @@ import tarfile
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from hutch.image.errors import ImageError
 from hutch.record import Record
 
 WHITEOUT_PREFIX = ".wh."
@@ -30,7 +31,7 @@ CHUNK = 1 << 20
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-class UnpackError(Exception):
+class UnpackError(ImageError):
     """A layer that cannot be unpacked safely or at all; the message names the entry."""
 
 
