@@ -62,10 +62,10 @@ $(VENV)/.launchers: $(VENV)/.installed bin/hutch bin/hutch-runtime
 venv: $(VENV)/.installed $(VENV)/.compiled $(VENV)/.launchers
 
 demo: apt-demo venv
-	@echo '$$ hutch run -m 50m -- stress --vm 1 --vm-bytes 40m --vm-keep -t 2'
-	@$(VENV)/bin/hutch run -m 50m -- stress --vm 1 --vm-bytes 40m --vm-keep -t 2; echo "exit code: $$?"
-	@echo '$$ hutch run -m 50m -- stress --vm 1 --vm-bytes 100m --vm-keep -t 2'
-	@$(VENV)/bin/hutch run -m 50m -- stress --vm 1 --vm-bytes 100m --vm-keep -t 2; echo "exit code: $$?"
+	@echo '$$ hutch run --rootfs / -m 50m -- stress --vm 1 --vm-bytes 40m --vm-keep -t 2'
+	@$(VENV)/bin/hutch run --rootfs / -m 50m -- stress --vm 1 --vm-bytes 40m --vm-keep -t 2; echo "exit code: $$?"
+	@echo '$$ hutch run --rootfs / -m 50m -- stress --vm 1 --vm-bytes 100m --vm-keep -t 2'
+	@$(VENV)/bin/hutch run --rootfs / -m 50m -- stress --vm 1 --vm-bytes 100m --vm-keep -t 2; echo "exit code: $$?"
 
 lint: venv
 	$(VENV)/bin/ruff check src tests

@@ -31,7 +31,7 @@ import hutch
 )
 def test_bad_input_is_one_line_and_125(hutch, cgroups, args):
     before = cgroups.all_container_dirs()
-    r = hutch("run", *args, "--", "echo", "ran")
+    r = hutch("run", "--rootfs", "/", *args, "--", "echo", "ran")
     assert_hutch_error(r)
     assert r.stdout == ""
     assert cgroups.all_container_dirs() == before
@@ -59,7 +59,7 @@ def test_not_root_is_refused():
         pytest.skip("no Python >= 3.11 that uid 65534 may execute")
     src = str(Path(hutch.__file__).resolve().parent.parent)
     r = subprocess.run(
-        [python, "-m", "hutch", "run", "--", "true"],
+        [python, "-m", "hutch", "run", "--rootfs", "/", "--", "true"],
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": src},
         user=65534, group=65534, extra_groups=[], cwd="/",
         capture_output=True, text=True, timeout=30, check=False,

@@ -25,7 +25,7 @@ def test_not_executable_is_126(hutch, rootfs):
 @pytest.mark.parametrize("command", ["/no/such/program", "no-such-program"])
 @pytest.mark.parametrize("mode", ["host", "rootfs"])
 def test_missing_command_is_127(hutch, busybox_rootfs, command, mode):
-    args = ["--rootfs", str(busybox_rootfs)] if mode == "rootfs" else []
+    args = ["--rootfs", str(busybox_rootfs)] if mode == "rootfs" else ["--rootfs", "/"]
     r = hutch("run", *args, "--", command)
     assert r.returncode == 127, r.stderr
     assert r.stderr.startswith("hutch: "), r.stderr
@@ -60,5 +60,5 @@ def test_missing_workdir_on_a_read_only_root_fails_before_the_command(hutch, bus
 @pytest.mark.parametrize(("sig", "code"), [("KILL", 137), ("TERM", 143)])
 def test_killed_by_a_signal_is_128_plus_the_signal(hutch, busybox_rootfs, sig, code):
     # PID 1 ignores signals it has no handler for, so the shell runs as tini's child and kills itself.
-    r = hutch("run", "--init", "--", "sh", "-c", f"kill -{sig} $$; sleep 5")
+    r = hutch("run", "--rootfs", "/", "--init", "--", "sh", "-c", f"kill -{sig} $$; sleep 5")
     assert r.returncode == code, r.stderr

@@ -53,7 +53,8 @@ def test_rm_is_accepted(hutch, busybox_rootfs):
 def test_cgroup_parent(hutch_bg, cgroups, name):
     parent = f"hutch-test-parent-{name}"
     try:
-        with hutch_bg("run", "--cgroup-parent", parent, "--name", name, "--", "sleep", "1") as proc:
+        with hutch_bg("run", "--rootfs", "/",
+                      "--cgroup-parent", parent, "--name", name, "--", "sleep", "1") as proc:
             wait_for(lambda: cgroups.procs(name, parent=parent), timeout=10)
             for controller in ("memory", "pids", "cpu"):
                 assert cgroups.container_dir(name, controller, parent).is_dir(), controller

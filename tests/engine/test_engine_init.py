@@ -12,7 +12,8 @@ from hutchtest import TIME_SCALE, children_of, proc_state, wait_for
 @pytest.mark.parametrize("init", [True, False], ids=["with-init", "without-init"])
 def test_orphan_zombies_are_reaped_only_with_init(hutch_bg, cgroups, name, init):
     args = ["--init"] if init else []
-    with hutch_bg("run", *args, "--name", name, "--", "sh", "-c", "(sleep 0.2 &); exec sleep 3") as proc:
+    with hutch_bg("run", "--rootfs", "/",
+                  *args, "--name", name, "--", "sh", "-c", "(sleep 0.2 &); exec sleep 3") as proc:
         wait_for(lambda: cgroups.procs(name), timeout=10)
         time.sleep(1.5)
         procs = set(cgroups.procs(name))
@@ -28,7 +29,7 @@ def test_orphan_zombies_are_reaped_only_with_init(hutch_bg, cgroups, name, init)
 
 
 def test_init_forwards_sigterm_and_exits_143(hutch_bg, cgroups, name):
-    with hutch_bg("run", "--init", "--name", name, "--", "sleep", "30") as proc:
+    with hutch_bg("run", "--rootfs", "/", "--init", "--name", name, "--", "sleep", "30") as proc:
         # tini and sleep are both in the cgroup once the command runs.
         wait_for(lambda: len(cgroups.procs(name)) >= 2, timeout=10)
         proc.send_signal(signal.SIGTERM)

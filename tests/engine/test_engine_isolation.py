@@ -15,7 +15,7 @@ NAMESPACES = ("uts", "ipc", "pid", "mnt", "net", "cgroup")
 
 def test_every_namespace_is_new(hutch):
     script = "for ns in " + " ".join(NAMESPACES) + '; do echo "$ns $(readlink /proc/self/ns/$ns)"; done'
-    r = hutch("run", "--", "sh", "-c", script)
+    r = hutch("run", "--rootfs", "/", "--", "sh", "-c", script)
     assert r.returncode == 0, r.stderr
     inside = dict(line.split(" ", 1) for line in r.stdout.splitlines())
     assert set(inside) == set(NAMESPACES), r.stdout
@@ -27,7 +27,8 @@ def test_every_namespace_is_new(hutch):
 
 def test_hostname_is_set_inside_only(hutch):
     before = socket.gethostname()
-    r = hutch("run", "--hostname", "box-one", "--", "sh", "-c", "hostname; cat /proc/sys/kernel/hostname")
+    r = hutch("run", "--rootfs", "/",
+              "--hostname", "box-one", "--", "sh", "-c", "hostname; cat /proc/sys/kernel/hostname")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["box-one", "box-one"]
     assert socket.gethostname() == before
@@ -35,7 +36,7 @@ def test_hostname_is_set_inside_only(hutch):
 
 @pytest.mark.parametrize("mode", ["host", "rootfs"])
 def test_command_is_pid_1_and_proc_shows_only_the_container(hutch, busybox_rootfs, mode):
-    args = ["--rootfs", str(busybox_rootfs)] if mode == "rootfs" else []
+    args = ["--rootfs", str(busybox_rootfs)] if mode == "rootfs" else ["--rootfs", "/"]
     r = hutch("run", *args, "--", "sh", "-c", "echo $$; ls /proc")
     assert r.returncode == 0, r.stderr
     first, *entries = r.stdout.split()
@@ -49,7 +50,7 @@ def test_command_is_pid_1_and_proc_shows_only_the_container(hutch, busybox_rootf
 
 @pytest.mark.parametrize("mode", ["host", "rootfs"])
 def test_network_none_has_only_loopback_and_it_is_up(hutch, busybox_rootfs, mode):
-    args = ["--rootfs", str(busybox_rootfs)] if mode == "rootfs" else []
+    args = ["--rootfs", str(busybox_rootfs)] if mode == "rootfs" else ["--rootfs", "/"]
     script = "ip -o link; echo ---; ls /sys/class/net; echo ---; cat /sys/class/net/lo/flags"
     r = hutch("run", *args, "--", "sh", "-c", script)
     assert r.returncode == 0, r.stderr
@@ -64,7 +65,8 @@ def test_network_none_has_only_loopback_and_it_is_up(hutch, busybox_rootfs, mode
 
 def test_network_host_shares_the_hosts_interfaces(hutch):
     host_links = sorted(os.listdir("/sys/class/net"))
-    r = hutch("run", "--network", "host", "--", "sh", "-c", "readlink /proc/self/ns/net; ls /sys/class/net")
+    r = hutch("run", "--rootfs", "/",
+              "--network", "host", "--", "sh", "-c", "readlink /proc/self/ns/net; ls /sys/class/net")
     assert r.returncode == 0, r.stderr
     netns, *links = r.stdout.split()
     assert netns == os.readlink("/proc/self/ns/net")
@@ -74,7 +76,7 @@ def test_network_host_shares_the_hosts_interfaces(hutch):
 def test_host_mode_root_is_read_only_and_tmp_is_private(hutch, tmp_path):
     probe = f"hutch-probe-{os.getpid()}"
     script = f"touch /{probe} 2>/dev/null && echo root-writable; echo x > /tmp/{probe} && cat /tmp/{probe}"
-    r = hutch("run", "--", "sh", "-c", script)
+    r = hutch("run", "--rootfs", "/", "--", "sh", "-c", script)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["x"], r.stdout
     assert not Path("/", probe).exists()

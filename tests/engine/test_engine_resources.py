@@ -18,20 +18,20 @@ OOM_LINE = re.compile(
 
 
 def test_scenario_stress_within_the_limit_exits_0(hutch):
-    r = hutch("run", "-m", "50m", "--", *STRESS_FITS)
+    r = hutch("run", "--rootfs", "/", "-m", "50m", "--", *STRESS_FITS)
     assert r.returncode == 0, r.stderr
     assert not OOM_LINE.search(r.stderr)
 
 
 def test_scenario_stress_over_the_limit_is_oom_killed_137(hutch):
-    r = hutch("run", "-m", "50m", "--", *STRESS_TOO_BIG)
+    r = hutch("run", "--rootfs", "/", "-m", "50m", "--", *STRESS_TOO_BIG)
     assert r.returncode == 137, r.stderr
     assert OOM_LINE.search(r.stderr), r.stderr
 
 
 def test_memory_limit_is_visible_in_the_cgroup_while_running(hutch_bg, cgroups, name):
     limit_file = cgroups.memory_limit_file(name)
-    with hutch_bg("run", "--name", name, "-m", "50m", "--", "sleep", "2") as proc:
+    with hutch_bg("run", "--rootfs", "/", "--name", name, "-m", "50m", "--", "sleep", "2") as proc:
         wait_for(lambda: cgroups.procs(name), timeout=10)
         assert int(limit_file.read_text()) == 50 * MiB
         assert proc.wait(timeout=20 * TIME_SCALE) == 0
@@ -47,7 +47,8 @@ def test_report_peak_memory_matches_the_cgroup_counter(hutch_bg, cgroups, name, 
     report = tmp_path / "report.json"
     peak_file = cgroups.memory_peak_file(name)
     last_seen = 0
-    with hutch_bg("run", "--name", name, "-m", "50m", "--report", str(report), "--", *STRESS_FITS) as proc:
+    with hutch_bg("run", "--rootfs", "/",
+                  "--name", name, "-m", "50m", "--report", str(report), "--", *STRESS_FITS) as proc:
         wait_for(lambda: cgroups.procs(name), timeout=10)
         while proc.poll() is None:
             with contextlib.suppress(FileNotFoundError, ValueError):
@@ -67,7 +68,7 @@ def test_report_peak_memory_matches_the_cgroup_counter(hutch_bg, cgroups, name, 
 
 def test_report_of_an_oom_kill(hutch, tmp_path):
     report = tmp_path / "report.json"
-    r = hutch("run", "-m", "50m", "--report", str(report), "--", *STRESS_TOO_BIG)
+    r = hutch("run", "--rootfs", "/", "-m", "50m", "--report", str(report), "--", *STRESS_TOO_BIG)
     assert r.returncode == 137, r.stderr
     data = json.loads(report.read_text())
     assert data["oom_killed"] is True
@@ -77,7 +78,7 @@ def test_report_of_an_oom_kill(hutch, tmp_path):
 
 
 def test_pids_limit_is_written_to_the_cgroup(hutch_bg, cgroups, name):
-    with hutch_bg("run", "--name", name, "--pids-limit", "7", "--", "sleep", "2") as proc:
+    with hutch_bg("run", "--rootfs", "/", "--name", name, "--pids-limit", "7", "--", "sleep", "2") as proc:
         wait_for(lambda: cgroups.procs(name), timeout=10)
         assert cgroups.pids_max_file(name).read_text().strip() == "7"
         assert proc.wait(timeout=20 * TIME_SCALE) == 0
@@ -97,7 +98,7 @@ def test_pids_limit_stops_forks(hutch, busybox_rootfs, limit):
 
 
 def test_cpus_is_written_to_the_cgroup(hutch_bg, cgroups, name):
-    with hutch_bg("run", "--name", name, "--cpus", "0.5", "--", "sleep", "2") as proc:
+    with hutch_bg("run", "--rootfs", "/", "--name", name, "--cpus", "0.5", "--", "sleep", "2") as proc:
         wait_for(lambda: cgroups.procs(name), timeout=10)
         assert cgroups.cpu_quota(name) == pytest.approx(0.5)
         assert proc.wait(timeout=20 * TIME_SCALE) == 0
@@ -105,7 +106,8 @@ def test_cpus_is_written_to_the_cgroup(hutch_bg, cgroups, name):
 
 def test_cpus_throttles_a_busy_loop(hutch, tmp_path):
     report = tmp_path / "report.json"
-    r = hutch("run", "--cpus", "0.25", "--report", str(report), "--", "stress", "--cpu", "1", "-t", "2")
+    r = hutch("run", "--rootfs", "/",
+              "--cpus", "0.25", "--report", str(report), "--", "stress", "--cpu", "1", "-t", "2")
     assert r.returncode == 0, r.stderr
     data = json.loads(report.read_text())
     used = data["cpu_user_seconds"] + data["cpu_system_seconds"]
@@ -113,13 +115,14 @@ def test_cpus_throttles_a_busy_loop(hutch, tmp_path):
 
 
 def test_cpuset_cpus_pins_the_container(hutch):
-    r = hutch("run", "--cpuset-cpus", "0", "--", "grep", "Cpus_allowed_list", "/proc/self/status")
+    r = hutch("run", "--rootfs", "/",
+              "--cpuset-cpus", "0", "--", "grep", "Cpus_allowed_list", "/proc/self/status")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["Cpus_allowed_list:", "0"]
 
 
 def test_cpu_shares_is_written_to_the_cgroup(hutch_bg, cgroups, name):
-    with hutch_bg("run", "--name", name, "--cpu-shares", "512", "--", "sleep", "2") as proc:
+    with hutch_bg("run", "--rootfs", "/", "--name", name, "--cpu-shares", "512", "--", "sleep", "2") as proc:
         wait_for(lambda: cgroups.procs(name), timeout=10)
         d = cgroups.container_dir(name, "cpu")
         if cgroups.is_v2("cpu"):
@@ -130,7 +133,8 @@ def test_cpu_shares_is_written_to_the_cgroup(hutch_bg, cgroups, name):
 
 
 def test_memory_swap_is_written_to_the_cgroup(hutch_bg, cgroups, name):
-    with hutch_bg("run", "--name", name, "-m", "50m", "--memory-swap", "100m", "--", "sleep", "2") as proc:
+    with hutch_bg("run", "--rootfs", "/",
+                  "--name", name, "-m", "50m", "--memory-swap", "100m", "--", "sleep", "2") as proc:
         wait_for(lambda: cgroups.procs(name), timeout=10)
         d = cgroups.container_dir(name, "memory")
         if cgroups.is_v2("memory"):

@@ -71,6 +71,19 @@ def pull_image(text: str, root: str, quiet: bool = False, platform: object = Non
             progress.close()
 
 
+def ensure_image(text: str, root: str, platform: object = None):
+    """The stored image `text` names; pulled first if it is not there, as `docker run` does."""
+    from hutch.image import registries
+
+    store = _store(root)
+    for reference in registries.load().candidates(text):
+        record = store.get_image(str(reference))
+        if record is not None:
+            return record
+    print(f"Unable to find image '{text}' locally", file=sys.stderr, flush=True)
+    return pull_image(text, root, platform=platform)
+
+
 def images_command(argv: list[str], root: str) -> int:
     flags, _rest = parse(IMAGES_OPTIONS, argv)
     if flags["help"]:

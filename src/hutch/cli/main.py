@@ -9,7 +9,8 @@ from hutch.flags import Option, UsageError, help_text, parse
 from hutch.oci.errors import EXIT_RUNTIME
 
 USAGE = "hutch [--root DIR] [--debug] COMMAND [ARG...]"
-RUN_USAGE = "hutch run [OPTIONS] [--] COMMAND [ARG...]"
+RUN_USAGE = ("hutch run [OPTIONS] IMAGE [COMMAND [ARG...]]\n"
+             "       hutch run [OPTIONS] --rootfs DIR [--] COMMAND [ARG...]   (--rootfs /: the host's root)")
 DEFAULT_ROOT = "/var/lib/hutch"  # images and everything else hutch stores
 IMAGE_VERBS = ("pull", "images", "rmi", "image", "login", "logout")
 COMMANDS = """Commands:
@@ -29,7 +30,9 @@ GLOBAL_OPTIONS = [
 ]
 
 RUN_OPTIONS = [
-    Option(("--rootfs",), "DIR", "root filesystem (default: the host's /, read-only)"),
+    Option(("--rootfs",), "DIR", "a root filesystem instead of an image (/: the host's, read-only)"),
+    Option(("--entrypoint",), "CMD", "replace the image's entrypoint (and its default command)"),
+    Option(("--platform",), "OS/ARCH[/VARIANT]", "the platform to pull the image for"),
     Option(("--read-only",), help="mount the root filesystem read-only"),
     Option(("-m", "--memory"), "SIZE", "memory limit (e.g. 512k, 50m, 1g)"),
     Option(("--memory-swap",), "SIZE", "memory plus swap limit; -1 for unlimited swap"),
@@ -122,11 +125,19 @@ def _main(argv: list[str]) -> int:
     if values.pop("help"):
         print(help_text(RUN_USAGE, "Run a command in a new container, in the foreground.", RUN_OPTIONS))
         return 0
-    if not command:
-        raise UsageError("run needs a command to run")
     if os.geteuid() != 0:
         print("hutch: must be run as root", file=sys.stderr)
         return EXIT_RUNTIME
+    platform = values.pop("platform")
+    if values["rootfs"] is None:
+        if not command:
+            raise UsageError("run needs an image (or --rootfs DIR and a command)")
+        from hutch.cli.images import ensure_image
+
+        record = ensure_image(command[0], str(flags["root"]), platform)
+        values["image"], values["store_root"], command = record.name, str(flags["root"]), command[1:]
+    elif not command:
+        raise UsageError("run needs a command to run")
     return _run(values, command, bool(flags["debug"]))
 
 

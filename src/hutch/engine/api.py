@@ -82,7 +82,8 @@ def _command(argv: Sequence[str], *, rootfs: str | None, memory: int | str | Non
     if isinstance(argv, str | bytes):
         raise TypeError("argv must be a sequence of strings, not a string")
     options: list[str] = []
-    pairs = (("--rootfs", rootfs), ("--memory", memory), ("--memory-swap", memory_swap),
+    # The host's own root (read-only) unless a root filesystem is given.
+    pairs = (("--rootfs", rootfs or "/"), ("--memory", memory), ("--memory-swap", memory_swap),
              ("--pids-limit", pids), ("--cpus", cpus), ("--workdir", cwd), ("--user", user),
              ("--hostname", hostname), ("--timeout", timeout))
     for flag, value in pairs:

@@ -17,7 +17,10 @@ DEFAULT_CGROUP_PARENT = "hutch"
 
 class RunOptions(Record):
     args: list[str]
-    rootfs: str | None = None
+    rootfs: str | None = None  # "/" for the host's root, read-only; None with an image
+    image: str | None = None  # an image record's name in the store under store_root
+    entrypoint: str | None = None
+    store_root: str = "/var/lib/hutch"
     read_only: bool = False
     memory: int | str | None = None
     memory_swap: int | str | None = None
@@ -77,7 +80,7 @@ def build_spec(opts: RunOptions) -> tuple[Spec, str]:
 
 def _rootfs(opts: RunOptions) -> str:
     if opts.rootfs is None:
-        return "/"
+        raise ContainerError("no root filesystem: give an image, or --rootfs DIR (--rootfs / for the host's)")
     path = os.path.abspath(opts.rootfs)
     if not os.path.isdir(path):
         raise ContainerError(f"root filesystem {opts.rootfs} does not exist or is not a directory")
@@ -126,10 +129,20 @@ def _resolve_user(user: str, rootfs: str) -> tuple[int, int, str]:
             raise ContainerError(f"unable to find user {name}: no matching entries in passwd file")
         uid, gid, home = match
     if group:
-        if not group.isdigit():
-            raise ContainerError(f"invalid group {group!r}: use a numeric GID")
-        gid = int(group)
+        gid = int(group) if group.isdigit() else _group_id(group, rootfs)
     return uid, gid, home
+
+
+def _group_id(name: str, rootfs: str) -> int:
+    try:
+        with open(os.path.join(rootfs, "etc/group"), encoding="utf-8", errors="replace") as f:
+            for line in f:
+                parts = line.strip().split(":")
+                if len(parts) >= 3 and parts[0] == name and parts[2].isdigit():
+                    return int(parts[2])
+    except OSError:
+        pass
+    raise ContainerError(f"unable to find group {name}: no matching entries in group file")
 
 
 def _passwd(rootfs: str) -> list[tuple[str, int, int, str]]:

@@ -24,6 +24,34 @@ SIGKILL = 9  # a literal: the signal module's enums are a start-up cost
 
 def run(opts: RunOptions, root: str = DEFAULT_ROOT) -> Report:
     """Run a container to its end. Raises ContainerError (or CgroupError) for failures before it runs."""
+    image = _image_root(opts)
+    try:
+        return _run(opts, root)
+    finally:
+        if image is not None:
+            from hutch.engine import image_root
+
+            image_root.remove(image)
+
+
+def _image_root(opts: RunOptions):
+    """With an image: mount its layers and take its config, under the flags' overrides; else None."""
+    if opts.image is None:
+        return None
+    from hutch.engine import image_root
+    from hutch.engine.options import container_name
+
+    image = image_root.prepare(opts.store_root, opts.image, container_name(opts))
+    config = image.config
+    opts.args = image_root.command(config, opts.entrypoint, opts.args)
+    opts.env = [*(config.get("Env") or []), *opts.env]  # -e wins: later values of a key replace earlier
+    opts.workdir = opts.workdir or config.get("WorkingDir") or None
+    opts.user = opts.user or config.get("User") or None
+    opts.rootfs = image.merged
+    return image
+
+
+def _run(opts: RunOptions, root: str) -> Report:
     from hutch.cgroups import warmup
     from hutch.oci.container.create import CreateOptions, create
     from hutch.oci.container.delete import delete

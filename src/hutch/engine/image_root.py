@@ -1,0 +1,105 @@
+"""A container's root filesystem from an image: the image's layers as overlayfs lower directories and a fresh
+upper and work directory under hutch's --root (containers/NAME/), removed with the container.
+
+The overlay is mounted in a mount namespace of `hutch run`'s own (private, following the host's mounts as a
+slave), which the container's namespace is copied from: the mount never appears on the host and goes away
+with the last process that uses it, even when hutch is killed. The image config supplies what docker takes
+from it: Entrypoint, Cmd, Env, WorkingDir, User (names looked up in the image's /etc/passwd and /etc/group),
+StopSignal; `hutch run`'s flags override them as docker's do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+from hutch.linux import syscalls as sc
+from hutch.oci.errors import ContainerError, step
+from hutch.record import Record
+
+# mount(2) takes one page of options; each lower directory costs its relative path plus a ":".
+MOUNT_DATA_LIMIT = 4096 - 1
+
+
+class ImageRoot(Record):
+    merged: str  # the container's root
+    directory: str  # ROOT/containers/NAME: upper/, work/, merged/
+    config: dict  # the image config's "config" object (Entrypoint, Cmd, Env, ...)
+
+
+def prepare(store_root: str, image_name: str, name: str) -> ImageRoot:
+    """Mount the image's layers for container `name`; the caller removes it with `remove`."""
+    from hutch.image.store import Store
+
+    store = Store(store_root)
+    record = store.get_image(image_name)
+    if record is None:
+        raise ContainerError(f"no such image: {image_name}")
+    image_config = json.loads(store.read_blob(record.config))
+    directory = os.path.join(store_root, "containers", name)
+    if os.path.exists(directory):
+        shutil.rmtree(directory)  # a leftover of a killed `hutch run` of the same name: never reused
+    for sub in ("upper", "work", "merged"):
+        os.makedirs(os.path.join(directory, sub), mode=0o755)
+    try:
+        _private_mount_namespace()
+        layers_dir = os.path.join(store_root, "layers", "sha256")
+        # Top layer first, as overlayfs wants; relative to layers_dir, to fit more layers in one page.
+        lower = ":".join(f"{d.partition(':')[2]}/diff" for d in reversed(record.diff_ids))
+        options = f"lowerdir={lower},upperdir={directory}/upper,workdir={directory}/work"
+        if len(options) > MOUNT_DATA_LIMIT:
+            raise ContainerError(f"image {image_name} has too many layers ({len(record.diff_ids)}) to mount")
+        if not record.diff_ids:
+            raise ContainerError(f"image {image_name} has no layers")
+        cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.chdir(layers_dir)
+            with step("mount the image's layers"):
+                sc.mount("overlay", f"{directory}/merged", "overlay", 0, options)
+        finally:
+            os.fchdir(cwd)
+            os.close(cwd)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    return ImageRoot(f"{directory}/merged", directory, image_config.get("config") or {})
+
+
+def remove(root: ImageRoot) -> None:
+    try:
+        sc.umount2(root.merged, sc.MNT_DETACH)
+    except OSError:
+        pass
+    shutil.rmtree(root.directory, ignore_errors=True)
+
+
+def _private_mount_namespace() -> None:
+    """A mount namespace of this process's own, receiving the host's mounts but sending none back."""
+    with step("create a private mount namespace"):
+        sc.unshare(sc.CLONE_NEWNS)
+        sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
+
+
+def command(config: dict, entrypoint: str | None, args: list[str]) -> list[str]:
+    """docker's rule: ENTRYPOINT + CMD; `--entrypoint` replaces the first and drops the image's CMD; a
+    command after the image replaces CMD."""
+    if entrypoint is not None:
+        head = [entrypoint] if entrypoint else []
+        tail = args
+    else:
+        head = list(config.get("Entrypoint") or [])
+        tail = args or list(config.get("Cmd") or [])
+    full = head + tail
+    if not full:
+        raise ContainerError("no command specified: the image has none, give one after the image name")
+    return full
+
+
+def environment(config: dict, overrides: list[str]) -> list[str]:
+    """The image's Env, then the -e values (a later value of a key wins)."""
+    env: dict[str, str] = {}
+    for item in [*(config.get("Env") or []), *overrides]:
+        key, _, _ = item.partition("=")
+        env[key] = item
+    return list(env.values())

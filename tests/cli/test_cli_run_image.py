@@ -1,0 +1,109 @@
+"""hutch run IMAGE as docker's: pulled when missing, an overlay root from the layers, the image config with
+the flags' overrides, nothing left behind; and the seed scenario (stress under -m 50m) from an image."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from hutchtest import run_hutch
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures"))
+from registrytest import BuiltImage, busybox_files, run_registry, with_libraries
+
+BASE = busybox_files()
+BASE["etc/motd"] = b"from the base layer\n"
+APP = BuiltImage([BASE, {"etc/.wh.motd": b"", "work/hello": b"hello from the image\n"}],
+                 cmd=["/bin/sh", "-c", "echo from-cmd"])
+APP_CONFIG = {"Env": ["GREETING=hi", "PATH=/bin"], "WorkingDir": "/work", "User": "app"}
+ENTRY = BuiltImage([busybox_files()], cmd=["default"])
+ENTRY_CONFIG = {"Entrypoint": ["/bin/echo", "entry:"]}
+
+
+def _stress_image() -> BuiltImage | None:
+    if not os.path.exists("/usr/bin/stress"):
+        return None
+    return BuiltImage([busybox_files(), with_libraries("/usr/bin/stress")], cmd=["/usr/bin/stress"])
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    work = tmp_path_factory.mktemp("registry")
+    with run_registry(work) as host:
+        APP.configure(APP_CONFIG)
+        APP.push(work, host, "test/app:1")
+        ENTRY.configure(ENTRY_CONFIG)
+        ENTRY.push(work, host, "test/entry:1")
+        stress = _stress_image()
+        if stress is not None:
+            stress.push(work, host, "test/stress:1")
+        yield host
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch):
+    monkeypatch.setenv("HUTCH_REGISTRIES_CONF", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "auth.json"))
+    return tmp_path / "root"
+
+
+def _run(root: Path, *args: str, timeout: float = 120):
+    return run_hutch("--root", str(root), "run", *args, timeout=timeout)
+
+
+def test_a_missing_image_is_pulled_and_its_command_runs(registry, root):
+    first = _run(root, f"{registry}/test/app:1")
+    assert (first.returncode, first.stdout) == (0, "from-cmd\n"), first.stderr
+    assert "Unable to find image" in first.stderr
+    second = _run(root, f"{registry}/test/app:1")
+    assert (second.returncode, second.stdout) == (0, "from-cmd\n") and "Unable" not in second.stderr
+    assert os.listdir(root / "containers") == []  # upper and work directories went with the containers
+
+
+def test_the_image_config_and_the_flags_that_override_it(registry, root):
+    script = 'echo "$GREETING $(pwd) $(id -u):$(id -g) $(cat hello)"'
+    image = _run(root, f"{registry}/test/app:1", "sh", "-c", script)
+    assert (image.returncode, image.stdout) == (0, "hi /work 1000:1000 hello from the image\n"), image.stderr
+    flags = _run(root, "-e", "GREETING=bye", "-w", "/", "-u", "0:staff", f"{registry}/test/app:1",
+                 "sh", "-c", 'echo "$GREETING $(pwd) $(id -u):$(id -g)"')
+    assert (flags.returncode, flags.stdout) == (0, "bye / 0:50\n"), flags.stderr
+    entry = _run(root, f"{registry}/test/entry:1")
+    assert entry.stdout == "entry: default\n"
+    args = _run(root, f"{registry}/test/entry:1", "a", "b")
+    assert args.stdout == "entry: a b\n"
+    replaced = _run(root, "--entrypoint", "/bin/echo", f"{registry}/test/entry:1", "only")
+    assert replaced.stdout == "only\n"
+
+
+def test_whiteouts_hide_files_and_writes_stay_in_the_container(registry, root):
+    hidden = _run(root, f"{registry}/test/app:1", "sh", "-c",
+                  "test -e /etc/motd && echo visible || echo hidden")
+    assert hidden.stdout == "hidden\n"
+    wrote = _run(root, "-u", "0", f"{registry}/test/app:1", "sh", "-c", "echo x > /work/new; cat /work/new")
+    assert wrote.stdout == "x\n"
+    fresh = _run(root, f"{registry}/test/app:1", "sh", "-c", "test -e /work/new && echo kept || echo fresh")
+    assert fresh.stdout == "fresh\n"
+
+
+def test_an_unknown_image_is_one_line_and_125(registry, root):
+    result = _run(root, f"{registry}/test/nothing:1")
+    assert result.returncode == 125 and result.stderr.splitlines()[-1].startswith("hutch: ")
+    assert "MANIFEST_UNKNOWN" in result.stderr
+
+
+def test_run_without_an_image_or_rootfs_is_a_usage_error(root):
+    result = run_hutch("--root", str(root), "run")
+    assert result.returncode == 125 and "run needs an image" in result.stderr
+
+
+@pytest.mark.parametrize(("size", "code"), [("40m", 0), ("100m", 137)])
+def test_the_seed_scenario_from_an_image(registry, root, size, code):
+    if _stress_image() is None:
+        pytest.skip("stress is not installed (make test installs it)")
+    result = _run(root, "-m", "50m", f"{registry}/test/stress:1", "/usr/bin/stress", "--vm", "1",
+                  "--vm-bytes", size, "--vm-keep", "-t", "2")
+    assert result.returncode == code, result.stderr
+    if code == 137:
+        assert "container was killed by the OOM killer" in result.stderr
