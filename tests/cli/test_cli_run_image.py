@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hutchtest import run_hutch
+from hutchtest import run_hutch, wait_for
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures"))
 from registrytest import BuiltImage, busybox_files, run_registry, with_libraries
@@ -107,3 +107,15 @@ def test_the_seed_scenario_from_an_image(registry, root, size, code):
     assert result.returncode == code, result.stderr
     if code == 137:
         assert "container was killed by the OOM killer" in result.stderr
+
+
+def test_rmi_keeps_the_layers_of_a_running_container(registry, root, hutch_bg, name):
+    image = f"{registry}/test/app:1"
+    assert _run(root, image, "true").returncode == 0
+    with hutch_bg("--root", str(root), "run", "--name", name, image, "sleep", "3") as proc:
+        wait_for(lambda: (root / "containers" / name / "layers.json").exists())
+        removed = run_hutch("--root", str(root), "rmi", image)
+        assert removed.returncode == 0, removed.stderr
+        assert len(os.listdir(root / "layers" / "sha256")) == 2, "both layers stay while the container runs"
+        assert run_hutch("--root", str(root), "images", "-q").stdout == ""  # the name is gone
+        assert proc.wait(timeout=30) == 0

@@ -117,11 +117,14 @@ def rmi_command(argv: list[str], root: str) -> int:
         print(help_text("hutch rmi IMAGE...", "Remove images; a layer goes when no other image uses it.",
                         HELP_ONLY))
         return 0 if flags["help"] else 125
+    from hutch.engine.image_root import layers_in_use
+
     store = _store(root)
     status = 0
     for text in rest:
         record = find_image(store, text)
-        for digest in store.remove_image(record.name):
+        used = layers_in_use(root)  # a running container's layers stay, as the image's name goes
+        for digest in store.remove_image(record.name, in_use=used.__contains__):
             print(f"Deleted: {digest}")
         print(f"Untagged: {record.name}")
     return status

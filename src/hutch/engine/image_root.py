@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 
+from hutch.files import write_atomic
 from hutch.linux import syscalls as sc
 from hutch.oci.errors import ContainerError, step
 from hutch.record import Record
@@ -43,6 +44,8 @@ def prepare(store_root: str, image_name: str, name: str) -> ImageRoot:
     for sub in ("upper", "work", "merged"):
         os.makedirs(os.path.join(directory, sub), mode=0o755)
     try:
+        # What `hutch rmi` reads to keep the layers under a live container.
+        write_atomic(os.path.join(directory, "layers.json"), json.dumps(record.diff_ids).encode())
         _private_mount_namespace()
         layers_dir = os.path.join(store_root, "layers", "sha256")
         # Top layer first, as overlayfs wants; relative to layers_dir, to fit more layers in one page.
@@ -64,6 +67,23 @@ def prepare(store_root: str, image_name: str, name: str) -> ImageRoot:
         shutil.rmtree(directory, ignore_errors=True)
         raise
     return ImageRoot(f"{directory}/merged", directory, image_config.get("config") or {})
+
+
+def layers_in_use(store_root: str) -> set[str]:
+    """The diff IDs under every container's root (their containers/NAME/layers.json)."""
+    used: set[str] = set()
+    directory = os.path.join(store_root, "containers")
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return used
+    for name in names:
+        try:
+            with open(os.path.join(directory, name, "layers.json"), "rb") as f:
+                used.update(json.load(f))
+        except (OSError, ValueError):
+            continue
+    return used
 
 
 def remove(root: ImageRoot) -> None:
