@@ -97,3 +97,27 @@ def test_login_pull_logout(basic_registry, tmp_path, auth_file):
     out = run_hutch("logout", basic_registry)
     assert out.returncode == 0 and "Removing login credentials" in out.stdout
     assert json.loads(auth_file.read_text())["auths"] == {}
+
+
+@pytest.fixture(scope="module")
+def token_registry(tmp_path_factory):
+    from registrytest import TokenServer
+
+    work = tmp_path_factory.mktemp("registry-token")
+    tokens = TokenServer(work, {"bob": "builder"})
+    with tokens.running() as realm, run_registry(work, auth_config=tokens.registry_config(realm)) as host:
+        IMAGE.push(work, host, "test/hello:1", creds="bob:builder")
+        yield host
+
+
+def test_login_pull_logout_with_token_auth(token_registry, tmp_path, auth_file):
+    root = str(tmp_path / "root")
+    wrong = run_hutch("login", "-u", "bob", "--password-stdin", token_registry, input="nope\n")
+    assert wrong.returncode == 125 and "wrong user name or password" in wrong.stderr
+    ok = run_hutch("login", "-u", "bob", "--password-stdin", token_registry, input="builder\n")
+    assert ok.returncode == 0, ok.stderr
+    pulled = run_hutch("--root", root, "pull", "-q", f"{token_registry}/test/hello:1")
+    assert (pulled.returncode, pulled.stdout) == (0, sha(IMAGE.config) + "\n"), pulled.stderr
+    assert run_hutch("logout", token_registry).returncode == 0
+    again = run_hutch("--root", str(tmp_path / "other"), "pull", f"{token_registry}/test/hello:1")
+    assert again.returncode == 125 and "authentication failed" in again.stderr

@@ -105,3 +105,39 @@ class _Stream:
             self.rest += chunk
         data, self.rest = (self.rest, b"") if n < 0 else (self.rest[:n], self.rest[n:])
         return data
+
+
+@pytest.fixture(scope="module")
+def token_registry(tmp_path_factory):
+    """A registry with `auth: token`, pointed at a token server written in the tests."""
+    from registrytest import TokenServer
+
+    work = tmp_path_factory.mktemp("registry-token")
+    tokens = TokenServer(work, {"bob": "builder"})
+    with tokens.running() as realm, run_registry(work, auth_config=tokens.registry_config(realm)) as host:
+        tokens.realm = realm
+        push_creds = "bob:builder"
+        IMAGE.push(work, host, "test/hello:1", creds=push_creds)
+        tokens.requests.clear()
+        yield host, tokens
+
+
+def test_bearer_tokens_from_the_challenge_with_the_login_sent_to_the_realm(token_registry, tmp_path):
+    host, tokens = token_registry
+    client = Client(host, insecure=True, credentials=Credentials("bob", "builder"))
+    _, body = client.get_manifest("test/hello", "1")
+    assert sha(body) == sha(IMAGE.manifest)
+    assert tokens.requests == [{"user": "bob", "scope": ["repository:test/hello:pull"],
+                                "service": "hutch-test-registry"}]
+    response = client.open_blob("test/hello", sha(IMAGE.blobs[0]))
+    assert b"".join(iter_chunks(response)) == IMAGE.blobs[0]
+    assert len(tokens.requests) == 1, "the token is cached for its scope until it expires"
+
+
+def test_token_auth_refuses_anonymous_and_wrong_logins(token_registry):
+    host, _ = token_registry
+    with pytest.raises(RegistryError, match="authentication failed") as anonymous:
+        Client(host, insecure=True).get_manifest("test/hello", "1")
+    assert anonymous.value.status == 401
+    with pytest.raises(RegistryError, match=r"authentication failed at the token server .*: wrong user name"):
+        Client(host, insecure=True, credentials=Credentials("bob", "wrong")).get_manifest("test/hello", "1")

@@ -189,7 +189,11 @@ def login_command(argv: list[str], root: str) -> int:
     credentials = auth.Credentials(str(username), str(password))
     config = registries.load()
     endpoint = config.endpoints(registry)[-1]
-    Client(registry, insecure=endpoint.insecure, credentials=credentials).check_login()
+    client = Client(registry, insecure=endpoint.insecure, credentials=credentials)
+    try:
+        client.check_login()
+    finally:
+        client.close()
     path = auth.store(registry, credentials)
     print(f"Login Succeeded (credentials in {path})")
     return 0

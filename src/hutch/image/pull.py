@@ -90,6 +90,8 @@ def _pull_one(reference: Reference, store: Store, registries: Registries, platfo
             return _fetch(client, reference, store, platform, progress)
         except RegistryError as exc:
             last = exc  # a mirror that fails: the next, then the registry itself
+        finally:
+            client.close()
     assert last is not None
     raise last
 

@@ -96,6 +96,10 @@ class Client:
 
     # -------------------------------------------------------------------------- API
 
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self.pool.clear()
+
     def ping(self) -> None:
         """GET /v2/: the registry is there and speaks the protocol (a 401 counts: it wants a login)."""
         response = self._send("GET", "/v2/", scope=None, authenticate=False)
@@ -229,6 +233,9 @@ class Client:
         except Exception as exc:  # urllib3's errors, without importing them at module level
             raise RegistryError(f"{self.host}: cannot reach the token server {realm}: "
                                 f"{_reason(exc)}") from None
+        if response.status in (401, 403):
+            raise RegistryError(f"{self.host}: authentication failed at the token server {realm}: wrong user "
+                                "name or password", response.status)
         if response.status != 200:
             raise RegistryError(f"{self.host}: token server {realm}: "
                                 f"{_error_text(response.status, response.data)}", response.status)
