@@ -104,3 +104,17 @@ def test_an_unknown_image_is_one_clear_error(registry, store):
     with pytest.raises(PullError, match=r"MANIFEST_UNKNOWN|NAME_UNKNOWN"):
         pull(f"{registry}/test/nothing:1", store, Registries())
     assert json.dumps(_entries(store)["images"]) == "[]"
+
+
+def test_a_mirror_is_tried_before_the_registry(registry, store, tmp_path):
+    conf = tmp_path / "registries.toml"
+    conf.write_text(f'[[registry]]\nlocation = "127.0.0.2:1"\n[[registry.mirror]]\nlocation = "{registry}"\n')
+    from hutch.image.registries import load
+
+    record = pull("127.0.0.2:1/test/two:1", store, load(str(conf)), backoff=0.01)
+    assert record.name == "127.0.0.2:1/test/two:1" and record.digest == sha(TWO_LAYERS.manifest)
+    down = tmp_path / "down.toml"
+    down.write_text('[[registry]]\nlocation = "127.0.0.2:1"\n[[registry.mirror]]\nlocation = "127.0.0.3:1"\n')
+    # The mirror failed, then the registry: the last error is the registry's.
+    with pytest.raises(PullError, match=r"127\.0\.0\.2:1: cannot connect"):
+        pull("127.0.0.2:1/test/two:1", store, load(str(down)), backoff=0.01)

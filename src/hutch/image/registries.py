@@ -57,7 +57,9 @@ class Registries(Record):
         """Where to fetch a repository of `host` from, in order: its mirrors, then the registry itself."""
         registry = self.find(host)
         own = Endpoint(host, allows_http(host) or bool(registry and registry.insecure))
-        return [*(registry.mirrors if registry else []), own]
+        listed = registry.mirrors if registry else []
+        mirrors = [Endpoint(m.host, m.insecure or allows_http(m.host)) for m in listed]
+        return [*mirrors, own]
 
     def candidates(self, text: str) -> list[Reference]:
         """The references a name may mean: itself if it names a registry, else one per search registry."""
