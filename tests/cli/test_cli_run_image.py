@@ -119,3 +119,19 @@ def test_rmi_keeps_the_layers_of_a_running_container(registry, root, hutch_bg, n
         assert len(os.listdir(root / "layers" / "sha256")) == 2, "both layers stay while the container runs"
         assert run_hutch("--root", str(root), "images", "-q").stdout == ""  # the name is gone
         assert proc.wait(timeout=30) == 0
+
+
+def test_sigterm_to_a_foreground_run_sends_the_images_stop_signal(registry, root, hutch_bg, name, tmp_path):
+    work = tmp_path / "push"
+    work.mkdir()
+    script = "trap 'echo got-usr1; exit 7' USR1; echo ready; while true; do sleep 0.1; done"
+    image = BuiltImage([busybox_files(("sh", "echo", "sleep", "true"))], cmd=["/bin/sh", "-c", script])
+    image.configure({"StopSignal": "SIGUSR1"})
+    image.push(work, registry, "test/stopsignal:1")
+    assert _run(root, f"{registry}/test/stopsignal:1", "true").returncode == 0  # pulled beforehand
+    with hutch_bg("--root", str(root), "run", "--name", name, f"{registry}/test/stopsignal:1",
+                  text=True) as proc:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.terminate()  # SIGTERM to hutch run: stop the container, with the image's StopSignal
+        out, _ = proc.communicate(timeout=30)
+    assert "got-usr1" in out and proc.returncode == 7

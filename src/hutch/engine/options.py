@@ -20,6 +20,7 @@ class RunOptions(Record):
     rootfs: str | None = None  # "/" for the host's root, read-only; None with an image
     image: str | None = None  # an image record's name in the store under store_root
     entrypoint: str | None = None
+    stop_signal: str | None = None  # the image's StopSignal
     store_root: str = "/var/lib/hutch"
     read_only: bool = False
     memory: int | str | None = None

@@ -47,6 +47,7 @@ def _image_root(opts: RunOptions):
     opts.env = [*(config.get("Env") or []), *opts.env]  # -e wins: later values of a key replace earlier
     opts.workdir = opts.workdir or config.get("WorkingDir") or None
     opts.user = opts.user or config.get("User") or None
+    opts.stop_signal = config.get("StopSignal") or None
     opts.rootfs = image.merged
     return image
 
@@ -81,7 +82,7 @@ def _run(opts: RunOptions, root: str) -> Report:
             manager.kill()
 
         monitor = Monitor(created.process, created.pty_master, trap, kill, opts.timeout,
-                          stdin_open=opts.interactive)
+                          stdin_open=opts.interactive, stop_signal=_stop_signal(opts))
         if created.pty_master is not None:
             monitor.copy_window_size()
             terminal = RawTerminal(opts.interactive)
@@ -108,6 +109,17 @@ def _run(opts: RunOptions, root: str) -> Report:
             wall_seconds=round(wall, 6),
         )
     raise AssertionError("unreachable")
+
+
+def _stop_signal(opts: RunOptions) -> int | None:
+    if not opts.stop_signal:
+        return None
+    from hutch.oci.container.kill import parse_signal
+
+    try:
+        return parse_signal(opts.stop_signal)
+    except ContainerError:
+        raise ContainerError(f"the image's StopSignal {opts.stop_signal!r} is not a signal") from None
 
 
 def _create_claiming_name(create, create_opts, root: str):

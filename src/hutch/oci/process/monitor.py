@@ -47,8 +47,10 @@ def _ignore(_signum: int, _frame: object) -> None:
 class Monitor:
     def __init__(self, process: pidfd.Process, pty_master: int | None, trap: SignalTrap,
                  kill: Callable[[], None] | None = None, timeout: float | None = None,
-                 stdin_open: bool = False) -> None:
+                 stdin_open: bool = False, stop_signal: int | None = None) -> None:
         self.process = process
+        # SIGTERM to a foreground run asks the container to stop: with the image's StopSignal, as docker stop.
+        self.stop_signal = stop_signal
         self.pty_master = pty_master
         self.trap = trap
         self.kill = kill
@@ -111,7 +113,8 @@ class Monitor:
             if sig == signal.SIGWINCH:
                 self.copy_window_size()
             elif sig in FORWARDED:
-                self.process.send_signal(sig)
+                self.process.send_signal(self.stop_signal if sig == signal.SIGTERM and self.stop_signal
+                                         else sig)
 
     def _pump(self, src: int, dst: int) -> bool:
         """Copy what is readable from src to dst; False once src is finished (or, draining, empty)."""
