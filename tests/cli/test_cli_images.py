@@ -121,3 +121,31 @@ def test_login_pull_logout_with_token_auth(token_registry, tmp_path, auth_file):
     assert run_hutch("logout", token_registry).returncode == 0
     again = run_hutch("--root", str(tmp_path / "other"), "pull", f"{token_registry}/test/hello:1")
     assert again.returncode == 125 and "authentication failed" in again.stderr
+
+
+BIG = BuiltImage([{"big": os.urandom(3 << 20)}])
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs as hutch's --root: a pull of a 3 MiB layer fills it."""
+    import subprocess
+
+    mountpoint = tmp_path / "small"
+    mountpoint.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mountpoint)], check=True)
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", str(mountpoint)], check=True)
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_partial_file(registry, tmp_path, auth_file, small_disk):
+    work = tmp_path / "push"
+    work.mkdir()
+    BIG.push(work, registry, "test/big:1")
+    result = run_hutch("--root", str(small_disk), "pull", f"{registry}/test/big:1", timeout=120)
+    assert result.returncode == 125 and "No space left on device" in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+    assert os.listdir(small_disk / "images") == [] and os.listdir(small_disk / "tmp") == []
+    assert os.listdir(small_disk / "layers" / "sha256") == []
