@@ -149,3 +149,34 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_file(registry, tmp_path, 
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
     assert os.listdir(small_disk / "images") == [] and os.listdir(small_disk / "tmp") == []
     assert os.listdir(small_disk / "layers" / "sha256") == []
+
+
+def test_on_a_terminal_pull_draws_a_bar_per_layer_and_a_total(registry, tmp_path, auth_file):
+    import subprocess
+
+    from hutchtest import HUTCH
+
+    master, slave = os.openpty()
+    try:
+        argv = [*HUTCH, "--root", str(tmp_path / "root"), "pull", f"{registry}/test/hello:1"]
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
+        os.close(slave)
+        slave = -1
+        out, _ = proc.communicate(timeout=120)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+    assert proc.returncode == 0 and b"pulled" in out
+    text = drawn.decode(errors="replace")
+    assert text.count("[" + "=" * 30 + "] done") >= 2  # one full bar per layer
+    assert "total" in text and "/s ETA" in text and "\x1b[F" in text  # redrawn in place

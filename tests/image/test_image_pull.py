@@ -29,6 +29,7 @@ def registry(tmp_path_factory):
     with run_registry(work) as host:
         TWO_LAYERS.push(work, host, "test/two:1")
         BuiltIndex([AMD64, ARM64]).push(work, host, "test/multi:1")
+        BuiltIndex([AMD64, ARM64]).push(work, host, "test/dockerlist:1", docker=True)
         ARM64.push(work, host, "test/armonly:1")
         TAMPERED.push(work, host, "test/tampered:1")
         data = blob_file(work / "storage", sha(TAMPERED.blobs[0]))
@@ -118,3 +119,9 @@ def test_a_mirror_is_tried_before_the_registry(registry, store, tmp_path):
     # The mirror failed, then the registry: the last error is the registry's.
     with pytest.raises(PullError, match=r"127\.0\.0\.2:1: cannot connect"):
         pull("127.0.0.2:1/test/two:1", store, load(str(down)), backoff=0.01)
+
+
+def test_a_docker_manifest_list_gives_the_platforms_image(registry, store):
+    record = pull(f"{registry}/test/dockerlist:1", store, Registries(), platform=Platform("linux", "arm64"))
+    assert "vnd.docker.distribution.manifest.v2+json" in store.read_blob(record.digest).decode()
+    assert (Path(store.layer_path(record.diff_ids[0])) / "diff/arch").read_bytes() == b"arm64\n"

@@ -141,3 +141,18 @@ def test_token_auth_refuses_anonymous_and_wrong_logins(token_registry):
     assert anonymous.value.status == 401
     with pytest.raises(RegistryError, match=r"authentication failed at the token server .*: wrong user name"):
         Client(host, insecure=True, credentials=Credentials("bob", "wrong")).get_manifest("test/hello", "1")
+
+
+def test_a_redirect_to_blob_storage_gets_no_credentials(basic_registry):
+    from registrytest import RedirectingProxy
+
+    front = RedirectingProxy(basic_registry, upstream_auth="alice:wonderland")
+    with front.running() as host:
+        client = Client(host, insecure=True, credentials=Credentials("alice", "wonderland"))
+        try:
+            response = client.open_blob("test/hello", sha(IMAGE.blobs[0]))
+            assert b"".join(iter_chunks(response)) == IMAGE.blobs[0]
+        finally:
+            client.close()
+    assert len(front.storage_requests) == 1
+    assert "Authorization" not in front.storage_requests[0], "the registry's credentials went to another host"
