@@ -65,6 +65,7 @@ def unpack(stream: BinaryIO, dest: str) -> Unpacked:
     """Unpack the uncompressed tar `stream` into the existing, empty directory `dest`."""
     reader = _HashingReader(stream)
     root = os.open(dest, _DIR_FLAGS)
+    dirs = _Directories(root)
     count = 0
     try:
         directories: list[tuple[str, tarfile.TarInfo]] = []
@@ -75,13 +76,13 @@ def unpack(stream: BinaryIO, dest: str) -> Unpacked:
         with archive:
             for member in _members(archive):
                 count += 1
-                _extract(archive, member, root, directories)
+                _extract(archive, member, dirs, directories)
         reader.drain()
         # A directory's mtime changes with every entry made in it: set them last, deepest first.
         for name, member in sorted(directories, key=lambda d: -d[0].count("/")):
-            _apply_directory_times(root, name, member)
+            _apply_directory_times(dirs, name, member)
     finally:
-        os.close(root)
+        dirs.close()
     return Unpacked("sha256:" + reader.digest.hexdigest(), reader.size, count)
 
 
@@ -102,13 +103,13 @@ def _clean_name(raw: str) -> str:
     return "/".join(parts)
 
 
-def _extract(archive: tarfile.TarFile, member: tarfile.TarInfo, root: int,
+def _extract(archive: tarfile.TarFile, member: tarfile.TarInfo, dirs: _Directories,
              directories: list[tuple[str, tarfile.TarInfo]]) -> None:
     name = _clean_name(member.name)
     if not name:
         return  # the layer's root itself ("./"): its directory already exists
     parent_path, _, base = name.rpartition("/")
-    parent = _open_parent(root, parent_path, member.name)
+    parent = dirs.open(parent_path, member.name)
     try:
         if base == OPAQUE_MARKER:
             os.setxattr(f"/proc/self/fd/{parent}", OPAQUE_XATTR, b"y")
@@ -117,10 +118,10 @@ def _extract(archive: tarfile.TarFile, member: tarfile.TarInfo, root: int,
             hidden = base[len(WHITEOUT_PREFIX) :]
             if not hidden or hidden in (".", ".."):
                 raise UnpackError(f"refusing entry {member.name!r}: a whiteout of {hidden!r}, not a name")
-            _remove(parent, hidden)
+            _replace(dirs, parent, hidden, f"{parent_path}/{hidden}" if parent_path else hidden)
             os.mknod(hidden, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=parent)
             return
-        _create(archive, member, root, parent, base, name)
+        _create(archive, member, dirs, parent, base, name)
         if member.islnk():
             return  # the target's inode, with its metadata: a chown would drop its security.capability
         if member.isdir():
@@ -133,32 +134,56 @@ def _extract(archive: tarfile.TarFile, member: tarfile.TarInfo, root: int,
         raise UnpackError(f"cannot unpack {member.name!r}: {exc.strerror}") from None
     except tarfile.TarError as exc:
         raise UnpackError(f"corrupt or truncated layer at {member.name!r}: {exc}") from None
-    finally:
-        os.close(parent)
 
 
-def _open_parent(root: int, path: str, entry: str) -> int:
-    """The entry's directory, walked from the layer root one component at a time without following a symlink;
-    missing directories are made (0755, as docker does)."""
-    fd = os.dup(root)
-    try:
-        for component in path.split("/") if path else ():
-            try:
-                next_fd = os.open(component, _DIR_FLAGS, dir_fd=fd)
-            except FileNotFoundError:
-                os.mkdir(component, 0o755, dir_fd=fd)
-                next_fd = os.open(component, _DIR_FLAGS, dir_fd=fd)
-            except OSError as exc:
-                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise UnpackError(f"refusing entry {entry!r}: {component!r} on its path is not a "
-                                      "directory (a symlink would lead out of the layer)") from None
-                raise
+class _Directories:
+    """Directory descriptors by path below the layer root, each opened once: walked one component at a time
+    from the root without following a symlink, missing ones made (0755, as docker does). An entry that
+    replaces or removes something first forgets that path and everything cached below it."""
+
+    def __init__(self, root: int) -> None:
+        self.fds: dict[str, int] = {"": root}
+
+    def open(self, path: str, entry: str) -> int:
+        fd = self.fds.get(path)
+        if fd is not None:
+            return fd
+        parent_path, _, component = path.rpartition("/")
+        parent = self.open(parent_path, entry)
+        try:
+            fd = os.open(component, _DIR_FLAGS, dir_fd=parent)
+        except FileNotFoundError:
+            os.mkdir(component, 0o755, dir_fd=parent)
+            fd = os.open(component, _DIR_FLAGS, dir_fd=parent)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise UnpackError(f"refusing entry {entry!r}: {component!r} on its path is not a "
+                                  "directory (a symlink would lead out of the layer)") from None
+            raise
+        self.fds[path] = fd
+        return fd
+
+    def forget(self, path: str) -> None:
+        below = path + "/"
+        for key in [k for k in self.fds if k == path or k.startswith(below)]:
+            if key:
+                os.close(self.fds.pop(key))
+
+    def close(self) -> None:
+        for fd in self.fds.values():
             os.close(fd)
-            fd = next_fd
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+        self.fds.clear()
+
+
+def _replace(dirs: _Directories, parent: int, base: str, name: str) -> None:
+    """Clear the way for a new entry at `name`: a directory there is forgotten by the cache, then removed."""
+    try:
+        st = os.stat(base, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        dirs.forget(name)
+    _remove(parent, base)
 
 
 def _remove(parent: int, name: str) -> None:
@@ -179,7 +204,7 @@ def _remove(parent: int, name: str) -> None:
         os.unlink(name, dir_fd=parent)
 
 
-def _create(archive: tarfile.TarFile, member: tarfile.TarInfo, root: int, parent: int, base: str,
+def _create(archive: tarfile.TarFile, member: tarfile.TarInfo, dirs: _Directories, parent: int, base: str,
             name: str) -> None:
     if member.isdir():
         try:
@@ -191,13 +216,13 @@ def _create(archive: tarfile.TarFile, member: tarfile.TarInfo, root: int, parent
             pass
         os.mkdir(base, 0o700, dir_fd=parent)
         return
-    _remove(parent, base)
+    _replace(dirs, parent, base, name)
     if member.isreg():
         _write_file(archive, member, parent, base)
     elif member.issym():
         os.symlink(member.linkname, base, dir_fd=parent)
     elif member.islnk():
-        _hard_link(member, root, parent, base, name)
+        _hard_link(member, dirs, parent, base, name)
     elif member.ischr() or member.isblk():
         kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
         os.mknod(base, kind | 0o600, os.makedev(member.devmajor, member.devminor), dir_fd=parent)
@@ -226,7 +251,7 @@ def _write_file(archive: tarfile.TarFile, member: tarfile.TarInfo, parent: int, 
         os.close(fd)
 
 
-def _hard_link(member: tarfile.TarInfo, root: int, parent: int, base: str, name: str) -> None:
+def _hard_link(member: tarfile.TarInfo, dirs: _Directories, parent: int, base: str, name: str) -> None:
     try:
         target = _clean_name(member.linkname)
     except UnpackError:
@@ -235,12 +260,9 @@ def _hard_link(member: tarfile.TarInfo, root: int, parent: int, base: str, name:
     if not target or target == name:
         raise UnpackError(f"refusing entry {member.name!r}: a hard link to {member.linkname!r}")
     target_dir, _, target_base = target.rpartition("/")
-    source_parent = _open_parent(root, target_dir, member.name)
-    try:
-        # follow_symlinks=False: a link to a symlink links the symlink itself, never what it points to.
-        os.link(target_base, base, src_dir_fd=source_parent, dst_dir_fd=parent, follow_symlinks=False)
-    finally:
-        os.close(source_parent)
+    source_parent = dirs.open(target_dir, member.name)
+    # follow_symlinks=False: a link to a symlink links the symlink itself, never what it points to.
+    os.link(target_base, base, src_dir_fd=source_parent, dst_dir_fd=parent, follow_symlinks=False)
 
 
 def _apply_metadata(parent: int, base: str, member: tarfile.TarInfo) -> None:
@@ -255,21 +277,16 @@ def _apply_metadata(parent: int, base: str, member: tarfile.TarInfo) -> None:
             os.setxattr(path, key[len("SCHILY.xattr.") :], raw, follow_symlinks=False)
 
 
-def _apply_directory_times(root: int, name: str, member: tarfile.TarInfo) -> None:
+def _apply_directory_times(dirs: _Directories, name: str, member: tarfile.TarInfo) -> None:
     """Through the same walk as the entries: a later entry may have replaced the directory by a symlink."""
     parent_path, _, base = name.rpartition("/")
     try:
-        parent = _open_parent(root, parent_path, member.name)
-    except (UnpackError, OSError):
-        return  # replaced by a later entry: its times went with it
-    try:
+        parent = dirs.open(parent_path, member.name)
         st = os.stat(base, dir_fd=parent, follow_symlinks=False)
         if stat.S_ISDIR(st.st_mode):
             _apply_times(parent, base, member)
-    except FileNotFoundError:
-        pass
-    finally:
-        os.close(parent)
+    except (UnpackError, OSError):
+        return  # replaced by a later entry: its times went with it
 
 
 def _apply_times(parent: int, base: str, member: tarfile.TarInfo) -> None:
