@@ -1,4 +1,5 @@
-"""hutch pull, images, rmi, image inspect, login and logout against a real registry, as docker's."""
+"""hutch pull, images, rmi, image inspect, login and logout against real registries, as docker's (host only:
+nothing here depends on the cgroup layout)."""
 
 from __future__ import annotations
 
