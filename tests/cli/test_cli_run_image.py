@@ -11,7 +11,7 @@ import pytest
 from hutchtest import run_hutch, wait_for
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures"))
-from registrytest import BuiltImage, busybox_files, run_registry, with_libraries
+from registrytest import BuiltImage, BuiltIndex, busybox_files, run_registry, with_libraries
 
 BASE = busybox_files()
 BASE["etc/motd"] = b"from the base layer\n"
@@ -135,3 +135,33 @@ def test_sigterm_to_a_foreground_run_sends_the_images_stop_signal(registry, root
         proc.terminate()  # SIGTERM to hutch run: stop the container, with the image's StopSignal
         out, _ = proc.communicate(timeout=30)
     assert "got-usr1" in out and proc.returncode == 7
+
+
+def _push_formats(work: Path, registry: str) -> None:
+    """The busybox image as a Docker schema 2 image, with a zstd layer, and in a multi-platform index."""
+    import subprocess
+
+    image = BuiltImage([busybox_files()], cmd=["/bin/echo", "ran"])
+    layout = work / "layout-formats"
+    image.write_layout(layout, "1")
+    for name, extra in (("v2s2", ["--format", "v2s2"]),
+                        ("zstd", ["--dest-compress-format", "zstd", "--format", "oci"])):
+        subprocess.run(["skopeo", "--insecure-policy", "copy", "-q", "--dest-tls-verify=false", *extra,
+                        f"oci:{layout}:1", f"docker://{registry}/test/{name}:1"],
+                       check=True, capture_output=True, timeout=300)
+    other = BuiltImage([{"arch": b"arm64\n"}], architecture="arm64", variant="v8")
+    BuiltIndex([image, other]).push(work, registry, "test/index:1")
+    BuiltIndex([image, other]).push(work, registry, "test/list:1", docker=True)
+
+
+@pytest.fixture(scope="module")
+def formats(registry, tmp_path_factory):
+    if os.uname().machine != "x86_64":
+        pytest.skip("the test images are amd64")
+    _push_formats(tmp_path_factory.mktemp("formats"), registry)
+
+
+@pytest.mark.parametrize("name", ["v2s2", "zstd", "index", "list"])
+def test_every_image_format_pulls_and_runs(registry, formats, root, name):
+    result = _run(root, f"{registry}/test/{name}:1")
+    assert (result.returncode, result.stdout) == (0, "ran\n"), result.stderr
