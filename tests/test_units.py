@@ -31,7 +31,7 @@ def test_mib_shows_one_decimal():
 
 
 def test_run_flags_become_a_docker_like_spec():
-    spec, rootfs = build_spec(RunOptions(args=["stress"], memory="50m", pids_limit=64, cpus=0.5,
+    spec, rootfs = build_spec(RunOptions(args=["stress"], rootfs="/", memory="50m", pids_limit=64, cpus=0.5,
                                          env=["A=1"], name="box", init=False))
     assert rootfs == "/" and spec.root.readonly  # host mode
     res = spec.linux.resources
@@ -43,11 +43,12 @@ def test_run_flags_become_a_docker_like_spec():
 
 
 @pytest.mark.parametrize(
-    "opts",
-    [RunOptions(args=["x"], memory_swap="100m"), RunOptions(args=["x"], memory="50m", memory_swap="10m"),
-     RunOptions(args=["x"], cpus=0), RunOptions(args=["x"], uidmap=["0:100000"]),
-     RunOptions(args=["x"], name="../up"), RunOptions(args=["x"], network="bridge")],
+    ("flags", "message"),
+    [({"memory_swap": "100m"}, "needs a memory limit"), ({"memory": "50m", "memory_swap": "10m"}, "smaller"),
+     ({"cpus": 0}, "invalid --cpus"), ({"uidmap": ["0:100000"]}, "invalid id mapping"),
+     ({"name": "../up"}, "invalid container name"), ({"network": "bridge"}, "unknown network"),
+     ({"rootfs": None}, "no root filesystem")],
 )
-def test_inconsistent_flags_are_refused(opts):
-    with pytest.raises(ContainerError):
-        build_spec(opts)
+def test_inconsistent_flags_are_refused(flags, message):
+    with pytest.raises(ContainerError, match=message):
+        build_spec(RunOptions(**{"args": ["x"], "rootfs": "/", **flags}))
