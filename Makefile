@@ -7,8 +7,9 @@ SHARED ?= ../shared
 V2VM := $(SHARED)/tools/v2vm
 APT_DEMO := stress busybox-static tini python3-venv
 # podman, conmon and containerd drive hutch-runtime in tests/interop; runc is the benchmark's and tests' peer.
-# docker-registry and skopeo: a real registry, and the tool that pushes the test images into it (tests/image).
-APT_TEST := $(APT_DEMO) runc gcc libc6-dev iproute2 hyperfine util-linux podman conmon containerd docker-registry skopeo
+# docker-registry and skopeo: a real registry, and the tool that pushes the test images into it (tests/image);
+# skopeo + umoci are also the pull benchmark's peer.
+APT_TEST := $(APT_DEMO) runc gcc libc6-dev iproute2 hyperfine util-linux podman conmon containerd docker-registry skopeo umoci
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint pytest-host pytest-v2 bench apt-demo apt-test venv shim clean
@@ -88,8 +89,10 @@ test: lint apt-test venv
 	$(MAKE) --no-print-directory pytest-v2 || status=1; \
 	exit $$status
 
+# Start-up against runc, then a pull of a >= 150 MiB image against skopeo copy + umoci unpack.
 bench: apt-test venv
 	$(PY) bench/bench.py $(BENCH_ARGS)
+	$(PY) bench/pull.py $(PULL_BENCH_ARGS)
 
 # The exec shim (src/hutch/linux/shim/execshim.c) is committed as built bytes, so installing needs no compiler.
 # x86_64 with gcc; aarch64 too when gcc-aarch64-linux-gnu is installed.

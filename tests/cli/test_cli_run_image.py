@@ -25,7 +25,11 @@ ENTRY_CONFIG = {"Entrypoint": ["/bin/echo", "entry:"]}
 def _stress_image() -> BuiltImage | None:
     if not os.path.exists("/usr/bin/stress"):
         return None
-    return BuiltImage([busybox_files(), with_libraries("/usr/bin/stress")], cmd=["/usr/bin/stress"])
+    # Two layers, as a Debian image with stress would have: the base, then stress and its libraries, and a
+    # whiteout of a file of the base.
+    base = {**busybox_files(), "etc/motd": b"base\n"}
+    return BuiltImage([base, {**with_libraries("/usr/bin/stress"), "etc/.wh.motd": b""}],
+                      cmd=["/usr/bin/stress"])
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +169,23 @@ def formats(registry, tmp_path_factory):
 def test_every_image_format_pulls_and_runs(registry, formats, root, name):
     result = _run(root, f"{registry}/test/{name}:1")
     assert (result.returncode, result.stdout) == (0, "ran\n"), result.stderr
+
+
+def _kernel_at_least(major: int, minor: int) -> bool:
+    release = os.uname().release.split("-")[0].split(".")
+    return (int(release[0]), int(release[1])) >= (major, minor)
+
+
+def test_an_image_of_many_layers_runs(registry, root, tmp_path):
+    # 80 layers: more than fit in mount(2)'s page of options (about 55), mounted one by one ("lowerdir+").
+    layers = [busybox_files(("sh", "cat"))] + [{f"layer/{n:03d}": f"{n}\n".encode()} for n in range(1, 80)]
+    image = BuiltImage(layers, cmd=["/bin/sh", "-c", "cat /layer/001 /layer/079"])
+    work = tmp_path / "push"
+    work.mkdir()
+    image.push(work, registry, "test/many:1")
+    result = _run(root, f"{registry}/test/many:1")
+    if _kernel_at_least(6, 8):
+        assert (result.returncode, result.stdout) == (0, "1\n79\n"), result.stderr
+    else:
+        assert result.returncode == 125 and "Linux 6.8 can" in result.stderr
+    assert os.listdir(root / "containers") == []
