@@ -189,3 +189,16 @@ def test_an_image_of_many_layers_runs(registry, root, tmp_path):
     else:
         assert result.returncode == 125 and "Linux 6.8 can" in result.stderr
     assert os.listdir(root / "containers") == []
+
+
+def test_a_second_run_of_a_live_name_leaves_the_first_alone(registry, root, hutch_bg, name):
+    image = f"{registry}/test/app:1"
+    assert _run(root, image, "true").returncode == 0
+    with hutch_bg("--root", str(root), "run", "--name", name, image, "sh", "-c",
+                  "sleep 2; cat /work/hello", text=True) as first:
+        wait_for(lambda: (root / "containers" / name / "layers.json").exists())
+        second = _run(root, "--name", name, image, "true")
+        assert second.returncode == 125 and f"the container name {name} is already in use" in second.stderr
+        out, err = first.communicate(timeout=60)
+    assert (first.returncode, out) == (0, "hello from the image\n"), err
+    assert os.listdir(root / "containers") == []

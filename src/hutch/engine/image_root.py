@@ -27,6 +27,7 @@ class ImageRoot(Record):
     merged: str  # the container's root
     directory: str  # ROOT/containers/NAME: upper/, work/, merged/
     config: dict  # the image config's "config" object (Entrypoint, Cmd, Env, ...)
+    lock_fd: int = -1  # flock on ROOT/containers/NAME.lock, held while the container lives
 
 
 def prepare(store_root: str, image_name: str, name: str) -> ImageRoot:
@@ -39,6 +40,7 @@ def prepare(store_root: str, image_name: str, name: str) -> ImageRoot:
         raise ContainerError(f"no such image: {image_name}")
     image_config = json.loads(store.read_blob(record.config))
     directory = os.path.join(store_root, "containers", name)
+    lock_fd = _claim(directory, name)
     if os.path.exists(directory):
         shutil.rmtree(directory)  # a leftover of a killed `hutch run` of the same name: never reused
     for sub in ("upper", "work", "merged"):
@@ -52,8 +54,23 @@ def prepare(store_root: str, image_name: str, name: str) -> ImageRoot:
         _mount(os.path.join(store_root, "layers", "sha256"), record.diff_ids, directory, image_name)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
+        _release(directory, lock_fd)
         raise
-    return ImageRoot(f"{directory}/merged", directory, image_config.get("config") or {})
+    return ImageRoot(f"{directory}/merged", directory, image_config.get("config") or {}, lock_fd)
+
+
+def _claim(directory: str, name: str) -> int:
+    """The container directory's lock: a second `hutch run --name NAME` must not touch a live one's files."""
+    import fcntl
+
+    os.makedirs(os.path.dirname(directory), mode=0o700, exist_ok=True)
+    fd = os.open(directory + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ContainerError(f"the container name {name} is already in use") from None
+    return fd
 
 
 def layers_in_use(store_root: str) -> set[str]:
@@ -104,6 +121,15 @@ def remove(root: ImageRoot) -> None:
     except OSError:
         pass
     shutil.rmtree(root.directory, ignore_errors=True)
+    _release(root.directory, root.lock_fd)
+
+
+def _release(directory: str, lock_fd: int) -> None:
+    try:
+        os.unlink(directory + ".lock")  # while still holding it: the next claimer makes a fresh one
+    except FileNotFoundError:
+        pass
+    os.close(lock_fd)
 
 
 def _private_mount_namespace() -> None:
