@@ -98,7 +98,8 @@ def test_memory_counters_and_memory_stat(manager: Manager, spawn: Spawn, layout:
         assert memory.max_usage >= memory.usage
     assert memory.failcnt == 0
     anon = "anon" if layout.layout == Layout.V2 else "rss"
-    assert detail.memory_raw[anon] >= 30 * MiB
+    # memory.stat is batched per CPU (v2 flushes it lazily): within a few pages of the 30 MiB held.
+    assert detail.memory_raw[anon] >= 28 * MiB
     assert detail.memory_cache == detail.memory_raw["file" if layout.layout == Layout.V2 else "cache"]
     swap_file = "memory.swap.max" if layout.layout == Layout.V2 else "memory.memsw.limit_in_bytes"
     if os.path.exists(cgroup_file(layout, manager.path, "memory", swap_file)):
