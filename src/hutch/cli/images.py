@@ -111,31 +111,38 @@ def images_command(argv: list[str], root: str) -> int:
     return 0
 
 
-def rmi_command(argv: list[str], root: str) -> int:
+def _operands(argv: list[str], usage: str, summary: str, count: int | None = None) -> list[str] | None:
+    """The operands of a command with no options but --help; None when help was shown (or asked for).
+    A wrong number of operands is a usage error."""
     flags, rest = parse(HELP_ONLY, argv)
-    if flags["help"] or not rest:
-        print(help_text("hutch rmi IMAGE...", "Remove images; a layer goes when no other image uses it.",
-                        HELP_ONLY))
-        return 0 if flags["help"] else 125
+    if flags["help"]:
+        print(help_text(usage, summary, HELP_ONLY))
+        return None
+    if not rest or (count is not None and len(rest) != count):
+        raise UsageError(f"usage: {usage}")
+    return rest
+
+
+def rmi_command(argv: list[str], root: str) -> int:
+    rest = _operands(argv, "hutch rmi IMAGE...", "Remove images; a layer goes when no other image uses it.")
+    if rest is None:
+        return 0
     from hutch.engine.image_root import layers_in_use
 
     store = _store(root)
-    status = 0
     for text in rest:
         record = find_image(store, text)
         used = layers_in_use(root)  # a running container's layers stay, as the image's name goes
         for digest in store.remove_image(record.name, in_use=used.__contains__):
             print(f"Deleted: {digest}")
         print(f"Untagged: {record.name}")
-    return status
+    return 0
 
 
 def inspect_command(argv: list[str], root: str) -> int:
-    flags, rest = parse(HELP_ONLY, argv)
-    if flags["help"] or not rest:
-        print(help_text("hutch image inspect IMAGE...", "Show images' records and configs as JSON.",
-                        HELP_ONLY))
-        return 0 if flags["help"] else 125
+    rest = _operands(argv, "hutch image inspect IMAGE...", "Show images' records and configs as JSON.")
+    if rest is None:
+        return 0
     store = _store(root)
     out = []
     for text in rest:
@@ -202,10 +209,9 @@ def login_command(argv: list[str], root: str) -> int:
 def logout_command(argv: list[str], root: str) -> int:
     from hutch.image import auth
 
-    flags, rest = parse(HELP_ONLY, argv)
-    if flags["help"] or len(rest) != 1:
-        print(help_text("hutch logout REGISTRY", "Forget a registry's credentials.", HELP_ONLY))
-        return 0 if flags["help"] else 125
+    rest = _operands(argv, "hutch logout REGISTRY", "Forget a registry's credentials.", count=1)
+    if rest is None:
+        return 0
     registry = _registry_host(rest[0])
     removed = auth.remove(registry)
     print(f"Removing login credentials for {registry}" if removed else f"Not logged in to {registry}")

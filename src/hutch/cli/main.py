@@ -70,10 +70,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the one place that turns errors into a line and a code
-        return _fail(exc, debug)
+        return _fail(exc, debug, _verb(argv))
 
 
-def _fail(exc: BaseException, debug: bool) -> int:
+def _verb(argv: list[str]) -> str:
+    """The command word (the first argument that is not a global option or its value), for help hints."""
+    args = iter(argv)
+    for arg in args:
+        if arg == "--root":
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg
+    return ""
+
+
+def _fail(exc: BaseException, debug: bool, verb: str = "") -> int:
     from hutch.oci.errors import ContainerError
 
     if debug:
@@ -81,7 +92,8 @@ def _fail(exc: BaseException, debug: bool) -> int:
 
         traceback.print_exception(exc)
     if isinstance(exc, UsageError):
-        print(f"hutch: {exc} (see 'hutch run --help')", file=sys.stderr)
+        command = f"{verb} " if verb in ("run", *IMAGE_VERBS) else ""
+        print(f"hutch: {exc} (see 'hutch {command}--help')", file=sys.stderr)
         return EXIT_RUNTIME
     if isinstance(exc, ContainerError):
         print(f"hutch: {exc}", file=sys.stderr)
