@@ -12,10 +12,11 @@ import pytest
 from hutchtest import run_hutch
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures"))
-from registrytest import BuiltImage, run_registry, sha
+from registrytest import BuiltImage, busybox_files, run_registry, sha
 
-IMAGE = BuiltImage([{"bin/hello": b"#!/bin/sh\necho hello\n"}, {"etc/motd": b"hi\n"}], cmd=["/bin/hello"])
-OTHER = BuiltImage([{"bin/hello": b"#!/bin/sh\necho hello\n"}, {"etc/other": b"x\n"}])  # shares a layer
+BASE = {**busybox_files(("sh", "echo")), "bin/hello": b"#!/bin/sh\necho hello\n"}
+IMAGE = BuiltImage([BASE, {"etc/motd": b"hi\n"}], cmd=["/bin/hello"])
+OTHER = BuiltImage([BASE, {"etc/other": b"x\n"}])  # shares the base layer
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +96,8 @@ def test_login_pull_logout(basic_registry, tmp_path, auth_file):
     assert basic_registry in json.loads(auth_file.read_text())["auths"]
     pulled = run_hutch("--root", root, "pull", "-q", f"{basic_registry}/test/hello:1")
     assert pulled.returncode == 0, pulled.stderr
+    ran = run_hutch("--root", str(tmp_path / "fresh"), "run", f"{basic_registry}/test/hello:1")
+    assert (ran.returncode, ran.stdout) == (0, "hello\n"), ran.stderr  # pulled with the login, then run
     out = run_hutch("logout", basic_registry)
     assert out.returncode == 0 and "Removing login credentials" in out.stdout
     assert json.loads(auth_file.read_text())["auths"] == {}
@@ -119,6 +122,8 @@ def test_login_pull_logout_with_token_auth(token_registry, tmp_path, auth_file):
     assert ok.returncode == 0, ok.stderr
     pulled = run_hutch("--root", root, "pull", "-q", f"{token_registry}/test/hello:1")
     assert (pulled.returncode, pulled.stdout) == (0, sha(IMAGE.config) + "\n"), pulled.stderr
+    ran = run_hutch("--root", str(tmp_path / "fresh"), "run", f"{token_registry}/test/hello:1")
+    assert (ran.returncode, ran.stdout) == (0, "hello\n"), ran.stderr
     assert run_hutch("logout", token_registry).returncode == 0
     again = run_hutch("--root", str(tmp_path / "other"), "pull", f"{token_registry}/test/hello:1")
     assert again.returncode == 125 and "authentication failed" in again.stderr
