@@ -12,8 +12,8 @@ then, as root:
 
 Each validation/*/*.t runs from SUITE_DIR with RUNTIME set (its bundles need `runtimetest` there) under a
 time limit. Cases that share the host's mount namespace can leave mounts under /tmp/ocitest*: they are
-detached after every case, and the suite's containers (bundles under /tmp/ocitest*) left under the runtime's
-default root are deleted with it.
+detached after every case, the suite's containers (bundles under /tmp/ocitest*) left under the runtime's
+default root are deleted with it, and the empty cgroups the case made are removed.
 """
 
 from __future__ import annotations
@@ -44,12 +44,13 @@ def main() -> int:
         passed = failed = 0
         broken = []
         for case in cases:
+            before = cgroup_dirs()
             ok, not_ok, complete = run_case(args.suite, binary, case)
             passed += ok
             failed += not_ok
             if not complete:
                 broken.append(Path(case).parent.name)
-            clean_up(binary)
+            clean_up(binary, before)
         totals[runtime] = (passed, failed, broken)
     for runtime, (passed, failed, broken) in totals.items():
         print(f"{runtime}: {passed} ok, {failed} not ok over {len(cases)} cases"
@@ -73,7 +74,18 @@ def run_case(suite: Path, runtime: str, case: str) -> tuple[int, int, bool]:
     return ok, not_ok, complete
 
 
-def clean_up(runtime: str) -> None:
+def cgroup_dirs() -> set[str]:
+    found = set()
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        fstype = fields[fields.index("-") + 1]
+        if fstype in ("cgroup", "cgroup2"):
+            for top, dirs, _files in os.walk(fields[4]):
+                found.update(os.path.join(top, d) for d in dirs)
+    return found
+
+
+def clean_up(runtime: str, cgroups_before: set[str]) -> None:
     mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
               if line.split()[4].startswith("/tmp/ocitest")]
     for mountpoint in sorted(mounts, key=len, reverse=True):
@@ -87,6 +99,13 @@ def clean_up(runtime: str) -> None:
     for container in containers:
         if str(container.get("bundle", "")).startswith("/tmp/ocitest"):
             subprocess.run([runtime, "delete", "--force", container["id"]], capture_output=True)
+    # Cgroups the case made (its cgroupsPath's parents stay behind with some runtimes): the empty ones go.
+    for path in sorted(cgroup_dirs() - cgroups_before, key=len, reverse=True):
+        try:
+            if not Path(path, "cgroup.procs").read_text().strip():
+                os.rmdir(path)
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":
