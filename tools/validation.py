@@ -34,13 +34,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("suite", type=Path)
     parser.add_argument("runtimes", nargs="+")
+    parser.add_argument("--only", action="append", default=[], help="run only these cases (directory names)")
     args = parser.parse_args()
     cases = sorted(glob.glob(str(args.suite / "validation" / "*" / "*.t")))
+    if args.only:
+        cases = [c for c in cases if Path(c).parent.name in args.only]
     if not cases:
         sys.exit(f"validation.py: no validation/*/*.t under {args.suite}: build the suite first")
     totals = {}
     for runtime in args.runtimes:
-        binary = shutil.which(runtime) or runtime
+        binary = os.path.abspath(shutil.which(runtime) or runtime)  # the cases run from the suite directory
         passed = failed = 0
         broken = []
         for case in cases:
