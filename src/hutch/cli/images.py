@@ -61,7 +61,9 @@ def pull_image(text: str, root: str, quiet: bool = False, platform: object = Non
     """Pull with progress on stderr (bars on a terminal, a line per layer otherwise); used by run too."""
     from hutch.image import registries
     from hutch.image.pull import parse_platform, pull
+    from hutch.image.reference import parse as parse_reference
 
+    parse_reference(text)  # a malformed name fails before anything is made under --root
     chosen = parse_platform(str(platform)) if platform else None
     progress = None if quiet else (TerminalProgress() if sys.stderr.isatty() else LineProgress())
     try:
