@@ -150,7 +150,19 @@ def test_missing_controller_is_a_one_line_error(
     manager.apply(Resources(memory_limit=30 * MiB))
     with pytest.raises(CgroupError) as caught:
         manager.apply(Resources(pids_limit=5))
-    assert str(caught.value) == "cgroup controller 'pids' is not available"
+    if layout.layout == Layout.V2:
+        expected = (
+            f"the pids controller is not enabled for {manager.directories()[0]}: its parent's"
+            " cgroup.subtree_control lacks it"
+        )
+    elif layout.layout == Layout.HYBRID:
+        expected = (
+            "the pids controller is not mounted on this host (not as a cgroup v1 hierarchy, nor in the"
+            f" cgroup2 tree at {layout.unified})"
+        )
+    else:
+        expected = "the pids controller is not mounted on this host"
+    assert str(caught.value) == expected
 
 
 def test_destroy_keeps_the_parent_and_is_idempotent(

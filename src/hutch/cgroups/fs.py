@@ -87,6 +87,30 @@ def write(path: str, value: str | int) -> None:
         raise _error(f"cannot write {text} to", path, exc) from None
 
 
+def write_interdependent(writes: list[tuple[str, str | int]]) -> None:
+    """Write files the kernel checks against each other's current values (period, quota, burst).
+
+    Whether one value is valid can depend on the old value of another (a burst above the old quota, a
+    quota over the parent's budget with the old period), so a write refused with EINVAL is tried again once
+    the others are in; only when a whole round makes no progress is the first refusal raised.
+    """
+    pending = writes
+    while pending:
+        refused: list[tuple[str, str | int]] = []
+        first_error: CgroupError | None = None
+        for path, value in pending:
+            try:
+                write(path, value)
+            except CgroupError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                refused.append((path, value))
+                first_error = first_error or exc
+        if first_error is not None and len(refused) == len(pending):
+            raise first_error
+        pending = refused
+
+
 def subtree(directory: str) -> list[str]:
     """A cgroup directory and every cgroup below it, deepest first (the order rmdir needs)."""
     return [dirpath for dirpath, _, _ in os.walk(directory, topdown=False)]

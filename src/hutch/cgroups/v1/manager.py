@@ -15,7 +15,9 @@ from hutch.cgroups.v1.devices import Devices
 from hutch.cgroups.v1.freezer import Freezer
 from hutch.cgroups.v1.hugetlb import Hugetlb
 from hutch.cgroups.v1.memory import Memory, oom_kills
+from hutch.cgroups.v1.network import NetCls, NetPrio
 from hutch.cgroups.v1.pids import Pids
+from hutch.cgroups.v1.rdma import Rdma
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing on the start path
 if TYPE_CHECKING:
@@ -24,7 +26,8 @@ if TYPE_CHECKING:
 
 # Memory last: join_fds follows this order (see Manager.join_fds).
 CONTROLLERS: tuple[Controller, ...] = (
-    Cpuset(), Cpu(), CpuAcct(), Pids(), Freezer(), Devices(), Blkio(), Hugetlb(), Memory()
+    Cpuset(), Cpu(), CpuAcct(), Pids(), Freezer(), Devices(), Blkio(), Hugetlb(), NetCls(), NetPrio(), Rdma(),
+    Memory(),
 )
 
 
@@ -64,13 +67,27 @@ class V1Manager(Manager):
                 inherit_from_parent(current)
 
     def apply(self, res: Resources) -> None:
-        for controller in CONTROLLERS:
-            if not controller.requested(res):
-                continue
-            directory = self._dirs.get(controller.name)
-            if directory is None:
-                raise CgroupError(f"cgroup controller {controller.name!r} is not available")
+        """Set what res names; a controller res needs but the host lacks is an error before any write."""
+        plan = [self._target(controller) for controller in CONTROLLERS if controller.requested(res)]
+        if res.unified:
+            self._prepare_unified(res.unified)
+        for controller, directory in plan:
             controller.apply(directory, res)
+        if res.unified:
+            self._write_unified(res.unified)
+
+    def _target(self, controller: Controller) -> tuple[Controller, str]:
+        """The controller implementation to use and the directory it writes."""
+        directory = self._dirs.get(controller.name)
+        if directory is None:
+            raise CgroupError(f"the {controller.name} controller is not mounted on this host")
+        return controller, directory
+
+    def _prepare_unified(self, values: dict[str, str]) -> None:
+        raise CgroupError("unified resources (cgroup v2 files) cannot be set: this host has only cgroup v1")
+
+    def _write_unified(self, values: dict[str, str]) -> None:
+        raise NotImplementedError  # _prepare_unified refused already
 
     def stats(self, detailed: bool = False) -> Stats:
         out = new_stats(detailed)

@@ -1,11 +1,12 @@
-"""The v1 memory controller: limit, soft limit, memory+swap limit, usage and OOM kills, memory.stat."""
+"""The v1 memory controller: limits (memory, swap, soft, kernel), OOM and swap knobs; usage, memory.stat."""
 
 from __future__ import annotations
 
+import errno
 import os
 
 from hutch.cgroups import fs
-from hutch.cgroups.resources import Resources, Stats
+from hutch.cgroups.resources import CgroupError, Resources, Stats
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,6 +31,32 @@ def _swap_to_write(res: Resources, memsw_file: str) -> int | None:
     return swap
 
 
+def swappiness_to_write(res: Resources) -> int | None:
+    """The swappiness to write, None for unset (-1 too, as runc); out of range is an error, before writing."""
+    value = res.memory_swappiness
+    if value is None or value == -1:
+        return None
+    if not 0 <= value <= 100:
+        raise CgroupError(f"invalid memory swappiness {value}: the valid range is 0-100")
+    return value
+
+
+def check_before_update(res: Resources, usage: int | None, total_usage: int | None) -> None:
+    """With memory_check_before_update, refuse limits at or below current usage (runc's CheckBeforeUpdate).
+
+    total_usage is memory plus swap in use, for the memory+swap limit; None values skip the check, which is
+    best effort as in runc.
+    """
+    if not res.memory_check_before_update:
+        return
+    limit = res.memory_limit
+    if limit is not None and limit > 0 and usage is not None and limit <= usage:
+        raise CgroupError(f"rejecting memory limit {limit}: the cgroup already uses {usage} bytes")
+    swap = res.memory_swap
+    if swap is not None and swap > 0 and total_usage is not None and swap <= total_usage:
+        raise CgroupError(f"rejecting memory+swap limit {swap}: the cgroup already uses {total_usage} bytes")
+
+
 class Memory:
     name = "memory"
 
@@ -37,17 +64,29 @@ class Memory:
         return res.wants_memory()
 
     def apply(self, directory: str, res: Resources) -> None:
+        swappiness = swappiness_to_write(res)
+        if res.memory_check_before_update:
+            usage = fs.read_int_or_none(f"{directory}/memory.usage_in_bytes")
+            memsw_usage = fs.read_int_or_none(f"{directory}/memory.memsw.usage_in_bytes")
+            check_before_update(res, usage, usage if memsw_usage is None else memsw_usage)
         limit_file = f"{directory}/memory.limit_in_bytes"
         memsw_file = f"{directory}/memory.memsw.limit_in_bytes"
         swap = _swap_to_write(res, memsw_file)
         if res.memory_limit is not None and swap is not None:
             self._write_limit_and_swap(limit_file, memsw_file, res.memory_limit, swap)
         elif res.memory_limit is not None:
-            fs.write(limit_file, res.memory_limit)
+            _write_limit(limit_file, res.memory_limit)
         elif swap is not None:
             fs.write(memsw_file, swap)
         if res.memory_reservation is not None:
             fs.write(f"{directory}/memory.soft_limit_in_bytes", res.memory_reservation)
+        _write_kernel_limits(directory, res)
+        if res.memory_disable_oom_killer is not None:
+            fs.write(f"{directory}/memory.oom_control", int(res.memory_disable_oom_killer))
+        if swappiness is not None:
+            fs.write(f"{directory}/memory.swappiness", swappiness)
+        if res.memory_use_hierarchy is not None:
+            _write_use_hierarchy(directory, res.memory_use_hierarchy)
 
     @staticmethod
     def _write_limit_and_swap(limit_file: str, memsw_file: str, limit: int, swap: int) -> None:
@@ -56,9 +95,9 @@ class Memory:
         current_limit = int(fs.read(limit_file))
         if swap == -1 or current_limit < swap:
             fs.write(memsw_file, swap)
-            fs.write(limit_file, limit)
+            _write_limit(limit_file, limit)
         else:
-            fs.write(limit_file, limit)
+            _write_limit(limit_file, limit)
             fs.write(memsw_file, swap)
 
     def stats(self, directory: str, out: Stats) -> None:
@@ -68,6 +107,46 @@ class Memory:
         out.oom_kills = oom_kills(directory)
         if out.detail is not None:
             _detail(directory, out.detail)
+
+
+def _write_limit(limit_file: str, limit: int) -> None:
+    try:
+        fs.write(limit_file, limit)
+    except CgroupError as exc:
+        if exc.errno != errno.EBUSY:
+            raise
+        # EBUSY: the kernel could not reclaim down to the new limit. Say how far off it is, as runc does.
+        directory = limit_file.rsplit("/", 1)[0]
+        usage = fs.read_int_or_none(f"{directory}/memory.usage_in_bytes")
+        peak = fs.read_int_or_none(f"{directory}/memory.max_usage_in_bytes")
+        raise CgroupError(
+            f"cannot set memory limit {limit} on {directory}: usage is {usage} bytes (peak {peak}) and the"
+            " kernel could not reclaim enough",
+            exc.errno,
+        ) from None
+
+
+def _write_kernel_limits(directory: str, res: Resources) -> None:
+    # Linux 5.16 deprecated v1 kernel memory limits and 6.x accepts but ignores kmem.limit_in_bytes; where a
+    # kernel has no such file at all there is nothing to limit, which is what runc 1.1 assumes everywhere.
+    for value, name in ((res.memory_kernel, "memory.kmem.limit_in_bytes"),
+                        (res.memory_kernel_tcp, "memory.kmem.tcp.limit_in_bytes")):
+        path = f"{directory}/{name}"
+        if value is not None and os.path.exists(path):
+            fs.write(path, value)
+
+
+def _write_use_hierarchy(directory: str, enabled: bool) -> None:
+    path = f"{directory}/memory.use_hierarchy"
+    try:
+        fs.write(path, int(enabled))
+    except CgroupError as exc:
+        if enabled or exc.errno != errno.EINVAL:
+            raise
+        raise CgroupError(
+            f"cannot write 0 to {path}: this kernel's memory accounting is always hierarchical (Linux 5.16+)",
+            exc.errno,
+        ) from None
 
 
 def _detail(directory: str, detail: StatsDetail) -> None:

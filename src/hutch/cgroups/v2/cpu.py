@@ -1,9 +1,10 @@
-"""The v2 cpu controller: cpu.weight from OCI shares, cpu.max from quota and period; cpu.stat."""
+"""The v2 cpu controller: cpu.weight from OCI shares, cpu.max from quota and period, burst, idle; cpu.stat."""
 
 from __future__ import annotations
 
 from hutch.cgroups import fs
 from hutch.cgroups.resources import Resources, Stats
+from hutch.cgroups.v1.cpu import burst_write, write_idle
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,10 +36,16 @@ class Cpu:
         return res.wants_cpu()
 
     def apply(self, directory: str, res: Resources) -> None:
+        # The real-time fields are refused before any write (v2.unsupported): v2 has no RT group budget.
+        write_idle(directory, res.cpu_idle)
         if res.cpu_shares is not None:
             fs.write(f"{directory}/cpu.weight", shares_to_weight(res.cpu_shares))
+        writes: list[tuple[str, str | int]] = []
         if res.cpu_quota is not None or res.cpu_period is not None:
-            fs.write(f"{directory}/cpu.max", _cpu_max(directory, res.cpu_quota, res.cpu_period))
+            writes.append((f"{directory}/cpu.max", _cpu_max(directory, res.cpu_quota, res.cpu_period)))
+        # The burst may not exceed the quota, old or new: which write goes first depends on both.
+        writes += burst_write(f"{directory}/cpu.max.burst", res.cpu_burst)
+        fs.write_interdependent(writes)
 
     def stats(self, directory: str, out: Stats) -> None:
         # cpu.stat exists even without the cpu controller enabled, so usage is always there.

@@ -1,19 +1,20 @@
-"""The v2 hugetlb controller: usage and failures per huge page size (hutch sets no limits)."""
+"""The v2 hugetlb controller: limits (hugetlb.SIZE.max), usage and failures per huge page size."""
 
 from __future__ import annotations
 
 from hutch.cgroups import fs
 from hutch.cgroups.resources import Resources, Stats
+from hutch.cgroups.v1.hugetlb import write_limits
 
 
 class Hugetlb:
     name = "hugetlb"
 
     def requested(self, res: Resources) -> bool:
-        return False
+        return res.wants_hugetlb()
 
     def apply(self, directory: str, res: Resources) -> None:
-        pass
+        write_limits(directory, res, "max")
 
     def stats(self, directory: str, out: Stats) -> None:
         if out.detail is None:

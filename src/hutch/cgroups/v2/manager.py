@@ -6,7 +6,7 @@ from hutch.cgroups import fs
 from hutch.cgroups.layout import CgroupLayout, detect
 from hutch.cgroups.manager import Manager, kill_by_polling, new_stats, normalize_path, signal_all
 from hutch.cgroups.resources import CgroupError, Resources, Stats
-from hutch.cgroups.v2 import freezer
+from hutch.cgroups.v2 import freezer, subtree
 from hutch.cgroups.v2.cpu import Cpu
 from hutch.cgroups.v2.cpuset import Cpuset
 from hutch.cgroups.v2.devices import Devices
@@ -14,13 +14,15 @@ from hutch.cgroups.v2.hugetlb import Hugetlb
 from hutch.cgroups.v2.io import Io
 from hutch.cgroups.v2.memory import Memory, oom_kills
 from hutch.cgroups.v2.pids import Pids
+from hutch.cgroups.v2.rdma import Rdma
+from hutch.cgroups.v2.unsupported import refuse_v1_only
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing on the start path
 if TYPE_CHECKING:
     from hutch.cgroups.controller import Controller
     from hutch.cgroups.v2.oom import OomNotifier
 
-CONTROLLERS: tuple[Controller, ...] = (Cpuset(), Cpu(), Pids(), Devices(), Io(), Hugetlb(), Memory())
+CONTROLLERS: tuple[Controller, ...] = (Cpuset(), Cpu(), Pids(), Devices(), Io(), Hugetlb(), Rdma(), Memory())
 # Enforced by a BPF program, not a cgroup.controllers entry: always there.
 _WITHOUT_CONTROLLER_FILE = frozenset({"devices"})
 
@@ -42,7 +44,7 @@ class V2Manager(Manager):
         current = self.root
         for part in self.path.split("/"):
             # Each level may only enable what its parent enabled, so go from the root down.
-            self._enable_in_subtree(current, wanted)
+            subtree.enable(current, wanted)
             current = f"{current}/{part}"
             fs.make_dir(current)
 
@@ -50,22 +52,34 @@ class V2Manager(Manager):
         available = fs.read(f"{self.root}/cgroup.controllers").split()
         return [c.name for c in CONTROLLERS if c.name in available]
 
-    @staticmethod
-    def _enable_in_subtree(directory: str, wanted: list[str]) -> None:
-        subtree_file = f"{directory}/cgroup.subtree_control"
-        enabled = fs.read(subtree_file).split()
-        missing = [name for name in wanted if name not in enabled]
-        if missing:
-            fs.write(subtree_file, " ".join(f"+{name}" for name in missing))
-
     def apply(self, res: Resources) -> None:
+        """Set what res names; a field v2 lacks or a controller that is off is refused before any write."""
+        refuse_v1_only(res)
         enabled = fs.read(f"{self.directory}/cgroup.controllers").split()
-        for controller in CONTROLLERS:
-            if not controller.requested(res):
-                continue
+        wanted = [c for c in CONTROLLERS if c.requested(res)]
+        for controller in wanted:
             if controller.name not in enabled and controller.name not in _WITHOUT_CONTROLLER_FILE:
-                raise CgroupError(f"cgroup controller {controller.name!r} is not available")
+                raise self._unavailable(controller.name)
+        if res.unified:
+            from hutch.cgroups.v2 import unified
+
+            refused = unified.first_unavailable(res.unified, enabled)
+            if refused is not None:
+                key, name = refused
+                raise CgroupError(f"unified resource {key!r} cannot be set: {self._unavailable(name)}")
+        for controller in wanted:
             controller.apply(self.directory, res)
+        if res.unified:
+            # Last, as runc: raw values override what the fields above wrote.
+            unified.write(self.directory, res.unified)
+
+    def _unavailable(self, name: str) -> CgroupError:
+        if name not in fs.read(f"{self.root}/cgroup.controllers").split():
+            return CgroupError(f"the {name} controller is missing from the cgroup2 root {self.root}")
+        return CgroupError(
+            f"the {name} controller is not enabled for {self.directory}: its parent's cgroup.subtree_control"
+            " lacks it"
+        )
 
     def stats(self, detailed: bool = False) -> Stats:
         out = new_stats(detailed)

@@ -6,6 +6,7 @@ import os
 
 from hutch.cgroups import fs
 from hutch.cgroups.resources import CgroupError, Resources, Stats
+from hutch.cgroups.v1.memory import check_before_update
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,6 +38,12 @@ class Memory:
         return res.wants_memory()
 
     def apply(self, directory: str, res: Resources) -> None:
+        # Kernel memory limits and the OOM-killer switch have no v2 file; runc ignores them here too.
+        # Swappiness and non-hierarchical accounting are refused before any write (v2.unsupported).
+        if res.memory_check_before_update:
+            usage = fs.read_int_or_none(f"{directory}/memory.current")
+            swap_usage = fs.read_int_or_none(f"{directory}/memory.swap.current") or 0
+            check_before_update(res, usage, None if usage is None else usage + swap_usage)
         swap = swap_max(res.memory_swap, res.memory_limit)
         swap_file = f"{directory}/memory.swap.max"
         # Without swap accounting the file is absent and there is nothing to limit.
