@@ -35,7 +35,7 @@ def test_run_flags_become_a_docker_like_spec():
                                          env=["A=1"], name="box", init=False))
     assert rootfs == "/" and spec.root.readonly  # host mode
     res = spec.linux.resources
-    assert (res.memory.limit, res.memory.swap, res.pids_limit) == (50 << 20, 100 << 20, 64)
+    assert (res.memory.limit, res.memory.swap, res.pids.limit) == (50 << 20, 100 << 20, 64)
     assert (res.cpu.quota, res.cpu.period) == (50_000, 100_000)
     assert spec.linux.cgroups_path == "/hutch/box"
     assert "A=1" in spec.process.env and spec.process.no_new_privileges

@@ -173,7 +173,7 @@ def _resources(spec: Spec, opts: RunOptions) -> None:
     except ValueError as exc:
         raise ContainerError(str(exc)) from None
     if opts.pids_limit is not None:
-        res.pids_limit = opts.pids_limit
+        res.pids.limit = opts.pids_limit
     if opts.cpus is not None:
         ncpu = os.cpu_count() or 1
         if not 0.01 <= opts.cpus <= ncpu:

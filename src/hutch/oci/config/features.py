@@ -72,13 +72,13 @@ def features() -> dict:
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": RUNTIME_SPEC_VERSION,
-        "hooks": [],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": mountopts.supported_options(),
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": list(caps.CAP_NAMES[: caps.last_cap() + 1]),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": False},
-            "seccomp": {"enabled": False},
+            "seccomp": _seccomp_features(),
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
@@ -86,3 +86,17 @@ def features() -> dict:
         },
         "annotations": {"io.github.hutch.version": __version__},
     }
+
+
+def _seccomp_features() -> dict:
+    """What the installed libseccomp supports, as runtime-spec's features document lists it."""
+    from hutch.linux import seccomp
+
+    try:
+        found = seccomp.features()
+    except (OSError, seccomp.SeccompError):
+        return {"enabled": False}
+    known = ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+             "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
+    return {"enabled": True, "actions": found["actions"], "operators": found["operators"],
+            "archs": found["archs"], "knownFlags": known, "supportedFlags": found["flags"]}

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from hutch.cgroups import Resources
-from hutch.cgroups.resources import DeviceRule
+from hutch.cgroups.resources import (
+    DeviceRule,
+    HugepageLimit,
+    InterfacePriority,
+    RdmaLimit,
+    ThrottleDevice,
+    WeightDevice,
+)
 from hutch.oci.config import spec
 
 ANY = -1
@@ -29,12 +36,34 @@ def cgroup_resources(res: spec.Resources, devices: list[spec.Device] | None = No
 
     The device rules start from "deny everything": a spec without any rule gets only the runtime's devices.
     """
+    mem, cpu, bio, net = res.memory, res.cpu, res.block_io, res.network
     return Resources(
-        memory_limit=res.memory.limit, memory_reservation=res.memory.reservation,
-        memory_swap=res.memory.swap, pids_limit=res.pids_limit, cpu_shares=res.cpu.shares,
-        cpu_quota=res.cpu.quota, cpu_period=res.cpu.period, cpuset_cpus=res.cpu.cpus,
-        cpuset_mems=res.cpu.mems, devices=device_rules(res.devices or [], devices or []),
+        memory_limit=mem.limit, memory_reservation=mem.reservation, memory_swap=mem.swap,
+        memory_swappiness=mem.swappiness, memory_kernel=mem.kernel, memory_kernel_tcp=mem.kernel_tcp,
+        memory_disable_oom_killer=mem.disable_oom_killer, memory_use_hierarchy=mem.use_hierarchy,
+        memory_check_before_update=bool(mem.check_before_update),
+        pids_limit=res.pids.limit,
+        cpu_shares=cpu.shares, cpu_quota=cpu.quota, cpu_period=cpu.period, cpu_burst=cpu.burst,
+        cpu_rt_runtime=cpu.realtime_runtime, cpu_rt_period=cpu.realtime_period, cpu_idle=cpu.idle,
+        cpuset_cpus=cpu.cpus, cpuset_mems=cpu.mems,
+        blkio_weight=bio.weight or None, blkio_leaf_weight=bio.leaf_weight or None,
+        blkio_weight_device=[WeightDevice(d.major, d.minor, d.weight, d.leaf_weight)
+                             for d in bio.weight_device] or None,
+        blkio_throttle_read_bps=_throttle(bio.throttle_read_bps_device),
+        blkio_throttle_write_bps=_throttle(bio.throttle_write_bps_device),
+        blkio_throttle_read_iops=_throttle(bio.throttle_read_iops_device),
+        blkio_throttle_write_iops=_throttle(bio.throttle_write_iops_device),
+        hugepage_limits=[HugepageLimit(h.page_size, h.limit) for h in res.hugepage_limits] or None,
+        net_cls_classid=net.class_id,
+        net_prio_ifpriomap=[InterfacePriority(p.name, p.priority) for p in net.priorities] or None,
+        rdma={name: RdmaLimit(r.hca_handles, r.hca_objects) for name, r in res.rdma.items()} or None,
+        unified=dict(res.unified) or None,
+        devices=device_rules(res.devices or [], devices or []),
     )
+
+
+def _throttle(entries: list[spec.ThrottleDevice]) -> list[ThrottleDevice] | None:
+    return [ThrottleDevice(d.major, d.minor, d.rate) for d in entries] or None
 
 
 def update_resources(res: spec.Resources, devices: list[spec.Device]) -> Resources:
