@@ -35,6 +35,7 @@ def main() -> int:
     parser.add_argument("suite", type=Path)
     parser.add_argument("runtimes", nargs="+")
     parser.add_argument("--only", action="append", default=[], help="run only these cases (directory names)")
+    parser.add_argument("--log", type=Path, help="write each case's TAP output to LOG/RUNTIME/CASE.tap")
     args = parser.parse_args()
     cases = sorted(glob.glob(str(args.suite / "validation" / "*" / "*.t")))
     if args.only:
@@ -44,28 +45,33 @@ def main() -> int:
     totals = {}
     for runtime in args.runtimes:
         binary = os.path.abspath(shutil.which(runtime) or runtime)  # the cases run from the suite directory
-        passed = failed = 0
+        passed = failed = clean = 0
         broken = []
         for case in cases:
             before = cgroup_dirs()
-            ok, not_ok, complete = run_case(args.suite, binary, case)
+            ok, not_ok, complete, output = run_case(args.suite, binary, case)
+            if args.log:
+                log = args.log / Path(runtime).name / (Path(case).parent.name + ".tap")
+                log.parent.mkdir(parents=True, exist_ok=True)
+                log.write_text(output)
             passed += ok
             failed += not_ok
+            clean += not_ok == 0
             if not complete:
                 broken.append(Path(case).parent.name)
             clean_up(binary, before)
-        totals[runtime] = (passed, failed, broken)
-    for runtime, (passed, failed, broken) in totals.items():
-        print(f"{runtime}: {passed} ok, {failed} not ok over {len(cases)} cases"
-              + (f"; ended early: {', '.join(broken)}" if broken else ""))
+        totals[runtime] = (passed, failed, clean, broken)
+    for runtime, (passed, failed, clean, broken) in totals.items():
+        print(f"{runtime}: {clean} of {len(cases)} cases without a failure, {len(cases) - clean} with one; "
+              f"{passed} ok, {failed} not ok" + (f"; ended early: {', '.join(broken)}" if broken else ""))
     return 0
 
 
-def run_case(suite: Path, runtime: str, case: str) -> tuple[int, int, bool]:
+def run_case(suite: Path, runtime: str, case: str) -> tuple[int, int, bool, str]:
     env = {**os.environ, "RUNTIME": runtime}
     try:
         result = subprocess.run([case], cwd=suite, env=env, capture_output=True, text=True, timeout=TIMEOUT)
-        output, complete = result.stdout, result.returncode in (0, 1)
+        output, complete = result.stdout + result.stderr, result.returncode in (0, 1)
     except subprocess.TimeoutExpired as exc:
         output, complete = (exc.stdout or b"").decode(errors="replace"), False
     ok = sum(1 for line in output.splitlines() if line.startswith("ok "))
@@ -74,7 +80,7 @@ def run_case(suite: Path, runtime: str, case: str) -> tuple[int, int, bool]:
     if planned and not_ok + ok < int(planned[3:] or 0):
         not_ok += int(planned[3:]) - ok - not_ok  # planned cases that never reported count as failures
         complete = False
-    return ok, not_ok, complete
+    return ok, not_ok, complete, output
 
 
 def cgroup_dirs() -> set[str]:

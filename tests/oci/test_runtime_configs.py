@@ -114,8 +114,12 @@ def test_features_lists_what_hutch_supports(runtime: Runtime) -> None:
     assert "CAP_SYS_ADMIN" in features["linux"]["capabilities"]
     assert features["linux"]["cgroup"]["v1"] and features["linux"]["cgroup"]["v2"]
     assert not features["linux"]["cgroup"]["systemd"]
-    # What hutch does not do yet is not claimed.
-    assert features["hooks"] == [] and features["linux"]["seccomp"] == {"enabled": False}
+    assert features["hooks"] == ["prestart", "createRuntime", "createContainer", "startContainer",
+                                 "poststart", "poststop"]
+    seccomp = features["linux"]["seccomp"]
+    assert seccomp["enabled"] and "SCMP_ACT_NOTIFY" in seccomp["actions"]
+    assert "SCMP_CMP_MASKED_EQ" in seccomp["operators"] and "SCMP_ARCH_X86_64" in seccomp["archs"]
+    assert set(seccomp["supportedFlags"]) <= set(seccomp["knownFlags"])
     assert {"ro", "nosuid", "rbind", "rprivate", "rro"} <= set(features["mountOptions"])
 
 

@@ -97,7 +97,7 @@ def start_command(ctx: Context, args: list[str]) -> int:
         return 0
     from hutch.oci.container.start import start
 
-    start(ctx.root, parsed[1][0])
+    start(ctx.root, parsed[1][0], warn=ctx.log.warning)
     return 0
 
 
@@ -146,7 +146,7 @@ def delete_command(ctx: Context, args: list[str]) -> int:
     from hutch.oci.container.state import NotFound
 
     try:
-        delete(ctx.root, container_id, force=bool(values["force"]))
+        delete(ctx.root, container_id, force=bool(values["force"]), warn=ctx.log.warning)
     except NotFound:
         if values["force"]:
             return 0  # as runc: deleting what is already gone with --force succeeds

@@ -17,7 +17,7 @@ from hutch.files import write_atomic
 from hutch.linux import pidfd, proc
 from hutch.oci.config.spec import IdMapping, Spec, SpecError
 from hutch.oci.container.state import SOCKET_FILE, State, StateDir, validate_id
-from hutch.oci.errors import ContainerError
+from hutch.oci.errors import ContainerError, describe
 from hutch.oci.process import sync
 from hutch.oci.process.init import InitConfig, child_main
 from hutch.record import Record
@@ -115,7 +115,7 @@ def create(opts: CreateOptions) -> Created:
         raw, spec = load_config(opts.bundle)
     else:
         raw, spec = opts.raw_config or opts.spec.to_dict(), opts.spec
-    _check_supported(raw, opts.warn)
+    _check_supported(spec, opts.warn)
     rootfs = opts.rootfs or _rootfs_path(opts.bundle, spec.root.path)
     if spec.process.terminal and not opts.console_socket and not opts.keep_pty:
         raise ContainerError("cannot allocate tty if runc will detach without setting console socket")
@@ -136,24 +136,14 @@ def create(opts: CreateOptions) -> Created:
             raise
 
 
-def _check_supported(raw: dict, warn: Callable[[str], None] | None) -> None:
-    """Refuse what hutch cannot honour yet rather than run a container without it (hooks, LSM labels, RDT).
+def _check_supported(spec: Spec, warn: Callable[[str], None] | None) -> None:
+    """Refuse what this host or hutch cannot honour rather than run a container without it."""
+    from hutch.oci.config.validate import check_host
 
-    A seccomp profile is the exception: engines send one by default, and refusing it would refuse every
-    container they start; it is not enforced yet, and the log says so.
-    """
-    process, linux = raw.get("process") or {}, raw.get("linux") or {}
-    hooks = raw.get("hooks") or {}
-    if any(hooks.get(kind) for kind in hooks):
-        raise ContainerError("config.json: hooks are not supported by hutch-runtime yet")
-    for where, value in (("process.apparmorProfile", process.get("apparmorProfile")),
-                         ("process.selinuxLabel", process.get("selinuxLabel")),
-                         ("linux.mountLabel", linux.get("mountLabel")),
-                         ("linux.intelRdt", linux.get("intelRdt"))):
-        if value:
-            raise ContainerError(f"config.json: {where} cannot be honoured on this host")
-    if linux.get("seccomp") and warn is not None:
-        warn("linux.seccomp is not enforced: hutch-runtime does not support seccomp yet")
+    try:
+        check_host(spec)
+    except SpecError as exc:
+        raise ContainerError(f"config.json: {exc}") from None
 
 
 def _rootfs_path(bundle: str, root: str) -> str:
@@ -200,10 +190,27 @@ def _create_in(state_dir: StateDir, state: State, spec: Spec, rootfs: str, opts:
             state.pid, state.pid_start = pid, proc.start_time(pid)
             state_dir.save(state, durable=False)
 
-        chan, init, master = _spawn(cfg, record_pid)
+        def run_create_hooks(pid: int) -> bytes:
+            from hutch.oci.process.hooks import run_hooks
+
+            doc = state.hook_state("creating", pid)
+            for kind in ("prestart", "createRuntime"):
+                run_hooks(kind, spec.hooks.of(kind), doc)
+            return doc
+
+        def forward_listener(listener: int, pid: int) -> None:
+            from hutch import jsonlite
+            from hutch.oci.process.filters import forward_listener
+
+            assert spec.linux.seccomp is not None
+            state_doc = jsonlite.loads(state.hook_state("creating", pid))
+            forward_listener(spec.linux.seccomp, listener, pid, state_doc)
+
+        chan, init, master = _spawn(cfg, record_pid, _Callbacks(run_create_hooks, forward_listener))
         close_fds(fds)
         fds.clear()
         try:
+            _move_net_devices(spec, init.pid)
             if master is not None and not opts.keep_pty:
                 from hutch.oci.container.console import send_pty
 
@@ -228,6 +235,20 @@ def _create_in(state_dir: StateDir, state: State, spec: Spec, rootfs: str, opts:
             _kill_init(init)
         manager.destroy()
         raise
+
+
+def _move_net_devices(spec: Spec, pid: int) -> None:
+    """linux.netDevices: each host interface into the container's network namespace, renamed as asked."""
+    if not spec.linux.net_devices:
+        return
+    from hutch.linux import netlink
+
+    for name, device in spec.linux.net_devices.items():
+        try:
+            netlink.move_link(name, pid, device.name)
+        except OSError as exc:
+            raise ContainerError(f"linux.netDevices.{name}: cannot move it into the container: "
+                                 f"{describe(exc)}") from None
 
 
 def _wait_detached(chan: sync.Channel) -> None:
@@ -261,7 +282,15 @@ def _kill_init(init: pidfd.Process) -> None:
     init.close()
 
 
-def _spawn(cfg: InitConfig, record_pid: object) -> tuple[sync.Channel, pidfd.Process, int | None]:
+class _Callbacks(Record):
+    """What the handshake does for the init: run the create hooks, pass a seccomp listener on."""
+
+    run_hooks: Callable[[int], bytes]
+    forward_listener: Callable[[int, int], None]
+
+
+def _spawn(cfg: InitConfig, record_pid: object,
+           callbacks: _Callbacks) -> tuple[sync.Channel, pidfd.Process, int | None]:
     """Fork the middle child and hold the handshake until the init is READY."""
     ours, theirs = sync.Channel.pair()
     try:
@@ -275,19 +304,20 @@ def _spawn(cfg: InitConfig, record_pid: object) -> tuple[sync.Channel, pidfd.Pro
         child_main(cfg, theirs)
     theirs.close()
     try:
-        init, master = _handshake(cfg, ours, child, record_pid)
+        init, master = _handshake(cfg, ours, child, record_pid, callbacks)
     except BaseException:
         ours.close()
         raise
     return ours, init, master
 
 
-def _handshake(cfg: InitConfig, chan: sync.Channel, child: int,
-               record_pid: object) -> tuple[pidfd.Process, int | None]:
+def _handshake(cfg: InitConfig, chan: sync.Channel, child: int, record_pid: object,
+               callbacks: _Callbacks) -> tuple[pidfd.Process, int | None]:
     # The middle child's PID message and the init's messages race on one channel: accept either order.
     init: pidfd.Process | None = None
     master: int | None = None
-    child_reaped = ready = False
+    child_reaped = ready = hooks_asked = False
+    listeners: list[int] = []
     try:
         while init is None or not ready:
             try:
@@ -296,6 +326,8 @@ def _handshake(cfg: InitConfig, chan: sync.Channel, child: int,
                 raise ContainerError("the container's init exited during setup") from None
             if kind == sync.PTY and fds and master is None:
                 master = fds.pop(0)
+            if kind == sync.SECCOMP and fds and cfg.spec.linux.seccomp is not None:
+                listeners.append(fds.pop(0))
             sync.close_all(fds)
             if kind == sync.USERNS:
                 _write_id_maps(child, cfg.spec.linux.uid_mappings, cfg.spec.linux.gid_mappings)
@@ -307,13 +339,28 @@ def _handshake(cfg: InitConfig, chan: sync.Channel, child: int,
                 child_reaped = True
             elif kind == sync.READY:
                 ready = True
+            elif kind == sync.HOOKS:
+                hooks_asked = True
             elif kind == sync.ERROR:
                 raise sync.RemoteError.parse(payload)
+            if init is None:
+                continue  # the init may ask before the middle child names it
+            if hooks_asked:
+                hooks_asked = False
+                chan.send(sync.HOOKED, callbacks.run_hooks(init.pid))
+            while listeners:
+                listener = listeners.pop()
+                try:
+                    callbacks.forward_listener(listener, init.pid)
+                finally:
+                    os.close(listener)
         return init, master
     except sync.RemoteError as exc:
+        sync.close_all(listeners)
         _cleanup(init, master, child, child_reaped)
         raise ContainerError(str(exc), exc.exit_code) from None
     except BaseException:
+        sync.close_all(listeners)
         _cleanup(init, master, child, child_reaped)
         raise
 

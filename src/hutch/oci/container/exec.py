@@ -20,6 +20,10 @@ from hutch.oci.process import sync
 from hutch.oci.process.exec_init import ExecConfig, child_main
 from hutch.record import Record
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 
 class ExecOptions(Record):
     id: str
@@ -74,8 +78,10 @@ def _start(opts: ExecOptions) -> Started:
             raise ContainerError("cannot exec in a paused container (use --ignore-paused to override)")
         if status not in (CREATED, RUNNING, PAUSED):
             raise ContainerError(f"cannot exec in a {status} container")
-        spec = Spec.from_dict(container.require_state().config)
+        state = container.require_state()
+        spec = Spec.from_dict(state.config)
         proc = build_process(spec, opts)
+        state_doc = state.hook_state(RUNNING, state.pid) if spec.linux.seccomp is not None else b""
         if proc.terminal and opts.detach and not opts.console_socket:
             raise ContainerError("cannot allocate tty if runc will detach without setting console socket")
         init = container.init()
@@ -89,7 +95,7 @@ def _start(opts: ExecOptions) -> Started:
     # The lock goes here, not after the process started: a `resume` must be able to thaw the cgroup that an
     # --ignore-paused exec waits in, and a long setup must not block `state` or `kill`.
     try:
-        return _spawn(spec, proc, init, join_fds, opts)
+        return _spawn(spec, proc, init, join_fds, opts, state_doc)
     finally:
         init.close()
 
@@ -146,7 +152,8 @@ def _namespace_flags(spec: Spec) -> int:
     return flags
 
 
-def _spawn(spec: Spec, proc: Process, init: pidfd.Process, join_fds: list[int], opts: ExecOptions) -> Started:
+def _spawn(spec: Spec, proc: Process, init: pidfd.Process, join_fds: list[int], opts: ExecOptions,
+           state_doc: bytes) -> Started:
     from hutch.cgroups import close_fds
 
     fds = list(join_fds)
@@ -155,7 +162,7 @@ def _spawn(spec: Spec, proc: Process, init: pidfd.Process, join_fds: list[int], 
         cgroupns_fd = os.open(f"/proc/{init.pid}/ns/cgroup", os.O_RDONLY | os.O_CLOEXEC)
         fds.append(cgroupns_fd)
     cfg = ExecConfig(proc, init.fd, _namespace_flags(spec), cgroupns_fd, join_fds, opts.preserve_fds,
-                     opts.debug)
+                     opts.debug, seccomp=spec.linux.seccomp)
     ours, theirs = sync.Channel.pair()
     try:
         child = os.fork()
@@ -170,7 +177,7 @@ def _spawn(spec: Spec, proc: Process, init: pidfd.Process, join_fds: list[int], 
     theirs.close()
     close_fds(fds)
     try:
-        started = _handshake(ours, child)
+        started = _handshake(ours, child, lambda fd: _forward_listener(spec, fd, init.pid, state_doc))
     finally:
         ours.close()
     try:
@@ -189,8 +196,17 @@ def _spawn(spec: Spec, proc: Process, init: pidfd.Process, join_fds: list[int], 
     return started
 
 
-def _handshake(chan: sync.Channel, child: int) -> Started:
-    """PID (from the middle child), then PTY if asked; the channel closes when the process has exec'd."""
+def _forward_listener(spec: Spec, listener: int, pid: int, state_doc: bytes) -> None:
+    from hutch import jsonlite
+    from hutch.oci.process.filters import forward_listener
+
+    if spec.linux.seccomp is not None:
+        forward_listener(spec.linux.seccomp, listener, pid, jsonlite.loads(state_doc))
+
+
+def _handshake(chan: sync.Channel, child: int, forward: Callable[[int], None]) -> Started:
+    """PID (from the middle child), then PTY if asked, and a seccomp listener if the filter notifies; the
+    channel closes when the process has exec'd."""
     process: pidfd.Process | None = None
     master: int | None = None
     try:
@@ -201,6 +217,12 @@ def _handshake(chan: sync.Channel, child: int) -> Started:
                 break
             if kind == sync.PTY and fds and master is None:
                 master = fds.pop(0)
+            if kind == sync.SECCOMP and fds:
+                listener = fds.pop(0)
+                try:
+                    forward(listener)
+                finally:
+                    os.close(listener)
             sync.close_all(fds)
             if kind == sync.PID:
                 process = pidfd.Process(int(payload))

@@ -7,8 +7,12 @@ from hutch.oci.container.state import SOCKET_FILE
 from hutch.oci.errors import ContainerError
 from hutch.oci.process import sync
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-def start(root: str, container_id: str) -> None:
+
+def start(root: str, container_id: str, warn: Callable[[str], None] | None = None) -> None:
     with Container.open(root, container_id) as container:
         status = container.status()
         if status == STOPPED:
@@ -18,6 +22,13 @@ def start(root: str, container_id: str) -> None:
         if status != CREATED:
             raise ContainerError("cannot start an already running container")
         release(container)
+        state = container.require_state()
+        poststart = state.hooks("poststart")
+        if poststart:
+            from hutch.oci.container.container import RUNNING
+            from hutch.oci.process.hooks import run_hooks_logged
+
+            run_hooks_logged("poststart", poststart, state.hook_state(RUNNING, state.pid), warn)
 
 
 def release(container: Container) -> None:
@@ -32,7 +43,7 @@ def release(container: Container) -> None:
         _unlink(state_dir.fd)
         try:
             chan.send(sync.START)
-            kind, payload, _fds = chan.recv()
+            kind, payload = _answer(container, chan)
         except sync.ChannelClosed:
             kind, payload = b"", b""
         except OSError as exc:
@@ -44,6 +55,33 @@ def release(container: Container) -> None:
         raise ContainerError(str(error), error.exit_code)
     if kind:
         raise ContainerError(f"protocol error: unexpected {kind.decode()} from the container's init")
+
+
+def _answer(container: Container, chan: sync.Channel) -> tuple[bytes, bytes]:
+    """The init's answer to START; a seccomp listener it sends first (an init that waited in Python, to run
+    startContainer hooks, loads its filter after start) goes on to the spec's listenerPath."""
+    while True:
+        kind, payload, fds = chan.recv(want_fds=True)
+        if kind != sync.SECCOMP or not fds:
+            sync.close_all(fds)
+            return kind, payload
+        try:
+            _forward_listener(container, fds[0])
+        finally:
+            sync.close_all(fds)
+
+
+def _forward_listener(container: Container, listener: int) -> None:
+    from hutch import jsonlite
+    from hutch.oci.config.linux import Seccomp
+    from hutch.oci.process.filters import forward_listener
+
+    state = container.require_state()
+    raw = (state.config.get("linux") or {}).get("seccomp")
+    if raw:
+        model = Seccomp.parse(raw, "linux.seccomp")
+        doc = jsonlite.loads(state.hook_state(CREATED, state.pid))
+        forward_listener(model, listener, state.pid, doc)
 
 
 def _unlink(dir_fd: int) -> None:

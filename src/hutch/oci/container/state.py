@@ -57,6 +57,23 @@ class State(Record):
         raw = jsonlite.loads(text)
         return cls(**{key: raw[key] for key in cls._fields if key in raw})
 
+    def hook_state(self, status: str, pid: int) -> bytes:
+        """The runtime-spec state document a hook reads on its stdin."""
+        doc: dict[str, object] = {"ociVersion": self.oci_version, "id": self.id, "status": status,
+                                  "pid": pid, "bundle": self.bundle}
+        if self.annotations:
+            doc["annotations"] = self.annotations
+        return jsonlite.dumps(doc).encode()
+
+    def hooks(self, kind: str) -> list:
+        """The config's hooks of one kind (as named in config.json), parsed."""
+        raw = (self.config.get("hooks") or {}).get(kind) or []
+        if not raw:
+            return []
+        from hutch.oci.config.spec import Hook
+
+        return [Hook.parse(item, f"hooks.{kind}[{i}]") for i, item in enumerate(raw)]
+
 
 def validate_id(container_id: str) -> None:
     if (not container_id or container_id in (".", "..") or len(container_id) > _MAX_ID

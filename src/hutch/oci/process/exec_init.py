@@ -25,9 +25,10 @@ import os
 
 from hutch.linux import execshim
 from hutch.linux import syscalls as sc
-from hutch.oci.config.spec import Process
+from hutch.oci.config.spec import Process, Seccomp
 from hutch.oci.errors import EXIT_RUNTIME, step
 from hutch.oci.process import steps, sync
+from hutch.oci.process.filters import PreparedFilter
 from hutch.oci.process.init import RESET_SIGNALS, report
 from hutch.record import Factory, Record
 
@@ -44,6 +45,7 @@ class ExecConfig(Record):
     join_fds: list[int] = Factory(list)
     preserve_fds: int = 0
     debug: bool = False
+    seccomp: Seccomp | None = None  # the container's filter applies to every process exec'd into it
 
 
 def child_main(cfg: ExecConfig, chan: sync.Channel) -> NoReturn:
@@ -54,25 +56,30 @@ def child_main(cfg: ExecConfig, chan: sync.Channel) -> NoReturn:
             keep.add(cfg.cgroupns_fd)
         sc.close_all_except(keep)
         sc.set_dumpable(False)
+        affinity = cfg.process.exec_cpu_affinity
+        if affinity is not None:
+            steps.set_cpu_affinity(affinity.initial, "initial")
         if cfg.debug:
             steps.preload_traceback()
+        # Compiled before setns: libseccomp is loaded from the host's root.
+        seccomp = PreparedFilter(cfg.seccomp) if cfg.seccomp is not None else None
         with step("join the container's namespaces"):
             sc.setns(cfg.pidfd, cfg.ns_flags)
         # The root is the container's now: nothing may be imported any more.
         steps.seal_imports()
         os.close(cfg.pidfd)
         if execshim.available():
-            _prepare_and_spawn(cfg, chan)
+            _prepare_and_spawn(cfg, chan, seccomp)
         pid = os.fork()
         if pid == 0:
-            _process_main(cfg, chan)
+            _process_main(cfg, chan, seccomp)
         chan.send(sync.PID, str(pid).encode())
         os._exit(0)
     except BaseException as exc:
         report(chan, exc, cfg.debug)
 
 
-def _prepare_and_spawn(cfg: ExecConfig, chan: sync.Channel) -> None:
+def _prepare_and_spawn(cfg: ExecConfig, chan: sync.Channel, seccomp: PreparedFilter | None) -> None:
     """Take the process's state in the middle child, then become the shim, which forks the process in the
     container's PID namespace, reports its PID, and joins the cgroup and execs in it. Only raises."""
     proc = cfg.process
@@ -80,7 +87,7 @@ def _prepare_and_spawn(cfg: ExecConfig, chan: sync.Channel) -> None:
         signal.signal(sig, signal.SIG_DFL)
     with step("load the exec shim"):
         shim = execshim.sealed_fd()  # first: a low RLIMIT_NOFILE must not stop it
-    tty = steps.open_terminal(chan) if proc.terminal else None
+    tty = steps.open_terminal(chan, size=proc.console_size) if proc.terminal else None
     steps.change_directory(proc.cwd)
     path = steps.find_executable(proc.args[0], proc.env, proc.cwd)
     env = steps.environ(proc.env)
@@ -92,38 +99,59 @@ def _prepare_and_spawn(cfg: ExecConfig, chan: sync.Channel) -> None:
     # Before the identity, which may take the capability to raise a limit. RLIMIT_NPROC then also applies
     # to the shim's fork, as to a fork by the program (root is exempt from it).
     steps.apply_rlimits(proc)
+    steps.apply_scheduling(proc)
+    join_fds = cfg.join_fds
+    final = proc.exec_cpu_affinity.final if proc.exec_cpu_affinity is not None else None
+    if final is not None:
+        # Joining a cpuset resets the affinity: join here, then set the final one, which the shim inherits.
+        steps.join_cgroup(join_fds)
+        steps.set_cpu_affinity(final, "final")
+        join_fds = []
+    _take_identity(proc, cfg, chan, seccomp)
+    execshim.execute(shim, path, proc.args, env, report_fd=chan.fileno(), fork=True, tty_fd=tty,
+                     join_fds=join_fds)
+
+
+def _take_identity(proc: Process, cfg: ExecConfig, chan: sync.Channel,
+                   seccomp: PreparedFilter | None) -> None:
+    """Identity, no_new_privs and the container's seccomp filter, in the init's order (init._finish)."""
+    steps.close_fds_for_exec(cfg.preserve_fds)  # first, as the filter of an older profile may refuse it
+    early = seccomp is not None and not proc.no_new_privileges
+    if early:
+        seccomp.load(chan)  # type: ignore[union-attr]
     steps.set_identity(proc)
     if proc.no_new_privileges:
         sc.set_no_new_privs()
-    steps.close_fds_for_exec(cfg.preserve_fds)
-    execshim.execute(shim, path, proc.args, env, report_fd=chan.fileno(), fork=True, tty_fd=tty,
-                     join_fds=cfg.join_fds)
+    if seccomp is not None and not early:
+        seccomp.load(chan)
 
 
-def _process_main(cfg: ExecConfig, chan: sync.Channel) -> NoReturn:
+def _process_main(cfg: ExecConfig, chan: sync.Channel, seccomp: PreparedFilter | None) -> NoReturn:
     try:
         proc = cfg.process
         for sig in RESET_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
         os.setsid()
         if proc.terminal:
-            steps.take_terminal(steps.open_terminal(chan))
+            steps.take_terminal(steps.open_terminal(chan, size=proc.console_size))
         steps.change_directory(proc.cwd)
         steps.apply_rlimits(proc)
         path = steps.find_executable(proc.args[0], proc.env, proc.cwd)
         env = steps.environ(proc.env)
+        steps.apply_scheduling(proc)
         # As late as possible: every page touched from here on is charged to the container.
         steps.join_cgroup(cfg.join_fds)
+        if proc.exec_cpu_affinity is not None:
+            steps.set_cpu_affinity(proc.exec_cpu_affinity.final, "final")
         if cfg.cgroupns_fd is not None:
             with step("join the container's cgroup namespace"):
                 sc.setns(cfg.cgroupns_fd, sc.CLONE_NEWCGROUP)
-        steps.set_identity(proc)
-        if proc.no_new_privileges:
-            sc.set_no_new_privs()
-        steps.close_fds_for_exec(cfg.preserve_fds)
+        shim = None
         if execshim.available():
             with step("load the exec shim"):
                 shim = execshim.sealed_fd()
+        _take_identity(proc, cfg, chan, seccomp)
+        if shim is not None:
             # The channel closes when the program runs; the shim reports a failed execve on it.
             execshim.execute(shim, path, proc.args, env, report_fd=chan.fileno())
         steps.execute(path, proc.args, env)

@@ -22,11 +22,12 @@ from __future__ import annotations
 import _signal as signal
 import os
 
-from hutch.linux import execshim, net
+from hutch.linux import execshim, net, sched
 from hutch.linux import syscalls as sc
 from hutch.oci.config.spec import Spec
 from hutch.oci.errors import EXIT_RUNTIME, ContainerError, describe, step
 from hutch.oci.process import steps, sync
+from hutch.oci.process.filters import PreparedFilter
 from hutch.oci.rootfs import root
 from hutch.record import Factory, Record
 
@@ -105,14 +106,15 @@ def init_main(cfg: InitConfig, chan: sync.Channel) -> NoReturn:
     """Run as PID 1 of the container: build its world, wait for start, exec."""
     talk = _Talk(chan)
     try:
-        path, env = _setup(cfg, chan)
+        ready = _setup(cfg, chan)
         if _shim_waits(cfg):
             _join_cgroup(cfg)
-            _finish(cfg)
+            shim = _shim_fd()
+            _finish(cfg, ready, chan)
             chan.send(sync.READY)
             _expect_detach(cfg, chan)
             # The channel is close-on-exec: the runtime reads its end once the shim runs, or the error.
-            execshim.execute(_shim_fd(), path, cfg.spec.process.args, env, listen_fd=cfg.listen_fd)
+            execshim.execute(shim, ready.path, cfg.spec.process.args, ready.env, listen_fd=cfg.listen_fd)
         if not cfg.join_late:
             _join_cgroup(cfg)
         chan.send(sync.READY)
@@ -121,18 +123,29 @@ def init_main(cfg: InitConfig, chan: sync.Channel) -> NoReturn:
         talk.chan = _wait_for_start(cfg)
         if cfg.join_late:
             _join_cgroup(cfg)
-        _finish(cfg)
-        _exec(cfg, path, env, talk.chan)
+        shim = _shim_fd() if execshim.available() else None
+        _finish(cfg, ready, talk.chan, start_hooks=bool(cfg.spec.hooks.start_container))
+        _exec(cfg, ready, shim, talk.chan)
     except BaseException as exc:
         report(talk.chan, exc, cfg.debug)
     os._exit(EXIT_RUNTIME)
 
 
+class _Ready(Record):
+    """What _setup leaves for the last steps: nothing of it needs an import or a read from the host."""
+
+    path: str  # the program, resolved in the container's PATH
+    env: dict[str, str]
+    hook_state: bytes = b""  # the state document the create hooks had (empty without hooks)
+    seccomp: PreparedFilter | None = None
+
+
 def _shim_waits(cfg: InitConfig) -> bool:
     """Whether the exec shim waits for start: with hutch run, the init waits itself, as it must join the
     cgroup and take its identity only after start, and keep the parent-death signal that an execve that
-    raises capabilities would clear."""
-    return execshim.available() and not (cfg.join_late or cfg.die_with_parent)
+    raises capabilities would clear; with startContainer hooks, it waits to run them after start."""
+    return execshim.available() and not (cfg.join_late or cfg.die_with_parent or
+                                         cfg.spec.hooks.start_container)
 
 
 def _shim_fd() -> int:
@@ -178,6 +191,10 @@ def _enter_namespaces(cfg: InitConfig, chan: sync.Channel) -> None:
     if flags:
         with step("create namespaces"):
             sc.unshare(flags)
+    if linux.time_offsets:
+        # Only before any process is in the new time namespace: the init forked next is the first.
+        with step("set the time namespace's clock offsets"):
+            sched.write_time_offsets({clock: (o.secs, o.nanosecs) for clock, o in linux.time_offsets.items()})
 
 
 def _setns(path: str, flag: int, kind: str) -> None:
@@ -189,8 +206,8 @@ def _setns(path: str, flag: int, kind: str) -> None:
             os.close(fd)
 
 
-def _setup(cfg: InitConfig, chan: sync.Channel) -> tuple[str, dict[str, str]]:
-    """Everything that can be done before start; returns the resolved executable and environment."""
+def _setup(cfg: InitConfig, chan: sync.Channel) -> _Ready:
+    """Everything that can be done before start."""
     spec = cfg.spec
     for sig in RESET_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
@@ -203,15 +220,34 @@ def _setup(cfg: InitConfig, chan: sync.Channel) -> tuple[str, dict[str, str]]:
     if cfg.stdio is not None:
         _install_stdio(cfg.stdio)
     linux = spec.linux
+    hooks = _CreateHooks(chan) if _has_create_hooks(spec) else None
+    # Compiled now: libseccomp is loaded from the host's root, which the pivot leaves behind.
+    seccomp = PreparedFilter(linux.seccomp) if linux.seccomp is not None else None
     mount_ns = linux.namespace("mount")
+    in_userns = linux.namespace("user") is not None
+    before_pivot = None if hooks is None else lambda: hooks.run(spec)
+    rooted = True
     if mount_ns is not None and not mount_ns.path:
-        root.setup(spec, cfg.rootfs, in_userns=linux.namespace("user") is not None,
-                     cgroup_dirs=cfg.cgroup_dirs, no_pivot=cfg.no_pivot)
+        root.setup(spec, cfg.rootfs, in_userns=in_userns, cgroup_dirs=cfg.cgroup_dirs, no_pivot=cfg.no_pivot,
+                   before_pivot=before_pivot)
+    elif cfg.rootfs != "/":
+        root.setup_without_namespace(spec, cfg.rootfs, in_userns=in_userns, cgroup_dirs=cfg.cgroup_dirs,
+                                     before_pivot=before_pivot)
+    else:
+        rooted = False
+        if hooks is not None:
+            hooks.run(spec)
     # From here on the root is the container's: nothing may be imported any more.
     steps.seal_imports()
     if spec.hostname and linux.namespace("uts") is not None:
         with step(f"set the hostname to {spec.hostname}"):
             sc.sethostname(spec.hostname)
+    if spec.domainname and linux.namespace("uts") is not None:
+        with step(f"set the domain name to {spec.domainname}"):
+            sc.setdomainname(spec.domainname)
+    if linux.personality is not None:
+        with step(f"set the personality {linux.personality.domain}"):
+            sched.set_personality(linux.personality.domain)
     net_ns = linux.namespace("network")
     if net_ns is not None and not net_ns.path:
         with step("bring the loopback interface up"):
@@ -219,16 +255,50 @@ def _setup(cfg: InitConfig, chan: sync.Channel) -> tuple[str, dict[str, str]]:
     for key, value in linux.sysctl.items():
         with step(f"set sysctl {key}={value}"), open("/proc/sys/" + key.replace(".", "/"), "w") as f:
             f.write(value)
+    if rooted:
+        root.protect_paths(spec)
     if spec.process.oom_score_adj is not None:
         with step("set oom_score_adj"), open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(spec.process.oom_score_adj))
     if spec.process.terminal:
-        steps.take_terminal(steps.open_terminal(chan, send_name=True))
+        steps.take_terminal(steps.open_terminal(chan, send_name=True, size=spec.process.console_size))
     os.umask(0o022)
     steps.change_directory(spec.process.cwd)
     steps.apply_rlimits(spec.process)
+    steps.apply_scheduling(spec.process)
     proc = spec.process
-    return steps.find_executable(proc.args[0], proc.env, proc.cwd), steps.environ(proc.env)
+    return _Ready(steps.find_executable(proc.args[0], proc.env, proc.cwd), steps.environ(proc.env),
+                  b"" if hooks is None else hooks.state, seccomp)
+
+
+def _has_create_hooks(spec: Spec) -> bool:
+    h = spec.hooks
+    return bool(h.prestart or h.create_runtime or h.create_container or h.start_container)
+
+
+class _CreateHooks:
+    """The runtime's prestart and createRuntime hooks, then the createContainer hooks here, before pivot_root
+    (the hook paths resolve in the runtime's root, the hooks run in the container's namespaces)."""
+
+    def __init__(self, chan: sync.Channel) -> None:
+        from hutch.oci.process import hooks  # now, while imports still come from the host
+
+        self.hooks = hooks
+        self.chan = chan
+        self.state = b""
+
+    def run(self, spec: Spec) -> None:
+        self.chan.send(sync.HOOKS)
+        self.state = self.chan.expect(sync.HOOKED)
+        self.hooks.run_hooks("createContainer", spec.hooks.create_container, self.state)
+
+
+def _run_start_hooks(cfg: InitConfig, state: bytes) -> None:
+    """startContainer hooks: after start, before the program's execve, resolved in the container's root."""
+    from hutch.oci.process import hooks  # imported by _CreateHooks before the root changed
+
+    hooks.run_hooks("startContainer", cfg.spec.hooks.start_container,
+                    state.replace(b'"status":"creating"', b'"status":"created"', 1))
 
 
 def _new_session_keyring(name: str) -> None:
@@ -291,17 +361,27 @@ def _wait_for_start(cfg: InitConfig) -> sync.Channel:
     return conn
 
 
-def _finish(cfg: InitConfig) -> None:
-    """The process's identity, capabilities and no_new_privs; every other descriptor closes on execve."""
+def _finish(cfg: InitConfig, ready: _Ready, chan: sync.Channel, start_hooks: bool = False) -> None:
+    """The process's identity, capabilities and no_new_privs, the startContainer hooks, then the seccomp
+    filter, last: with no_new_privs it needs no capability and filters nothing of ours but the execve; without
+    it, it is loaded while the init still holds CAP_SYS_ADMIN, as runc does."""
     proc = cfg.spec.process
+    # First, as the filter of an older profile may refuse close_range.
+    steps.close_fds_for_exec(cfg.preserve_fds)
+    early_filter = ready.seccomp is not None and not proc.no_new_privileges
+    if early_filter:
+        ready.seccomp.load(chan)  # type: ignore[union-attr]
     steps.set_identity(proc)
     if proc.no_new_privileges:
         sc.set_no_new_privs()
-    steps.close_fds_for_exec(cfg.preserve_fds)
+    if start_hooks:
+        _run_start_hooks(cfg, ready.hook_state)
+    if ready.seccomp is not None and not early_filter:
+        ready.seccomp.load(chan)
 
 
-def _exec(cfg: InitConfig, path: str, env: dict[str, str], conn: sync.Channel) -> None:
+def _exec(cfg: InitConfig, ready: _Ready, shim: int | None, conn: sync.Channel) -> None:
     args = cfg.spec.process.args
-    if execshim.available():
-        execshim.execute(_shim_fd(), path, args, env, report_fd=conn.fileno())
-    steps.execute(path, args, env)
+    if shim is not None:
+        execshim.execute(shim, ready.path, args, ready.env, report_fd=conn.fileno())
+    steps.execute(ready.path, args, ready.env)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import resource
+import struct
 import sys
 
-from hutch.linux import caps, pty
+from hutch.linux import caps, pty, sched
 from hutch.linux import syscalls as sc
-from hutch.oci.config.spec import Process
+from hutch.oci.config.process import cpu_list
+from hutch.oci.config.spec import ConsoleSize, Process
 from hutch.oci.errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, ContainerError, describe, step
 from hutch.oci.process import sync
 
@@ -80,6 +82,27 @@ def apply_rlimits(process: Process) -> None:
                 resource.setrlimit(number, (_rlim(limit.soft), _rlim(limit.hard)))
             except ValueError as exc:  # how the resource module reports EINVAL and EPERM
                 raise ContainerError(f"cannot set {limit.type} to {limit.soft}:{limit.hard}: {exc}") from None
+
+
+def apply_scheduling(process: Process) -> None:
+    """process.scheduler and process.ioPriority; before the identity, which may drop CAP_SYS_NICE."""
+    policy = process.scheduler
+    if policy is not None:
+        with step(f"set the scheduling policy {policy.policy}"):
+            sched.sched_setattr(policy.policy, nice=policy.nice or 0, priority=policy.priority or 0,
+                                flags=policy.flags, runtime=policy.runtime or 0,
+                                deadline=policy.deadline or 0, period=policy.period or 0)
+    io = process.io_priority
+    if io is not None:
+        with step(f"set the I/O priority {io.class_} {io.priority}"):
+            sched.ioprio_set(io.class_, io.priority)
+
+
+def set_cpu_affinity(cpus: str | None, when: str) -> None:
+    """One half of process.execCPUAffinity: `initial` before the cgroup join, `final` after it."""
+    if cpus is not None:
+        with step(f"set the {when} CPU affinity {cpus}"):
+            os.sched_setaffinity(0, cpu_list(cpus))
 
 
 def _rlim(value: int) -> int:
@@ -163,11 +186,13 @@ def environ(env: list[str]) -> dict[str, str]:
     return out
 
 
-def open_terminal(chan: sync.Channel, send_name: bool = False) -> int:
+def open_terminal(chan: sync.Channel, send_name: bool = False, size: ConsoleSize | None = None) -> int:
     """A pty from the container's own devpts (its /dev/ptmx): the master goes to the runtime (with the slave's
-    name if asked), the slave is returned."""
+    name if asked), the slave is returned. `size` is the spec's process.consoleSize."""
     with step("allocate a pseudo-terminal"):
         master, slave = pty.open_pair("/dev/ptmx")
+        if size is not None:
+            pty.set_winsize(slave, struct.pack("HHHH", size.height, size.width, 0, 0))
         chan.send(sync.PTY, os.ttyname(slave).encode() if send_name else b"", fds=[master])
         os.close(master)
     return slave

@@ -15,12 +15,15 @@ PTY = b"pty"  # init -> runtime: carries the pty master as SCM_RIGHTS
 READY = b"ready"  # init -> runtime: set up, waiting to exec
 DETACH = b"detach"  # runtime -> init: created; wait on the start socket from now on
 ARMED = b"armed"  # init -> runtime and back: the init dies with the runtime from now on
+HOOKS = b"hooks"  # init -> runtime: run the prestart and createRuntime hooks now (before pivot_root)
+HOOKED = b"hooked"  # runtime -> init: done; the payload is the state for the init's own hooks
+SECCOMP = b"seccomp"  # init or exec process -> runtime: the seccomp notify listener, as SCM_RIGHTS
 START = b"start"  # start -> init (over the start socket): exec now
 ERROR = b"error"  # init -> runtime: "error <exit code> <message>"
 EXEC_FAILED = b"execerr"  # the exec shim -> runtime: "execerr <errno> <argv0>", execve failed
 STEP_FAILED = b"failed"  # the exec shim -> runtime: "failed <errno> <what>", cannot <what>
 
-_MAX = 8192
+_MAX = 1 << 16  # hook state documents carry the config's annotations
 
 
 class ChannelClosed(Exception):

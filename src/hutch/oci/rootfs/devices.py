@@ -8,7 +8,7 @@ import stat
 from hutch.linux import syscalls as sc
 from hutch.oci.config.spec import Device
 from hutch.oci.errors import step
-from hutch.oci.rootfs.paths import ensure_file, secure_join
+from hutch.oci.rootfs.paths import fd_path, open_inside, secure_join
 
 DEFAULT_DEVICES = (
     Device("/dev/null", "c", 1, 3, 0o666, 0, 0),
@@ -39,34 +39,51 @@ def create_devices(root: str, devices: list[Device], bind: bool) -> None:
         seen.add(dev.path)
         dest = secure_join(root, dev.path)
         if bind:
-            _bind_device(dev, dest)
+            _bind_device(root, dev, dest)
         else:
-            _mknod_device(dev, dest)
+            _mknod_device(root, dev, dest)
 
 
-def _mknod_device(dev: Device, dest: str) -> None:
+# Nodes and symlinks are made relative to a descriptor of their directory, opened inside the root without
+# following symlinks (paths.open_inside): a path swapped meanwhile cannot put them on the host.
+
+
+def _mknod_device(root: str, dev: Device, dest: str) -> None:
     kind = _TYPES.get(dev.type)
     if kind is None:
         raise ValueError(f"device {dev.path}: unknown type {dev.type!r}")
     with step(f"create device {dev.path}"):
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        if os.path.lexists(dest):
-            os.unlink(dest)
-        mode = dev.file_mode if dev.file_mode is not None else 0o666
-        os.mknod(dest, kind | (mode & 0o7777), os.makedev(dev.major, dev.minor))
-        os.chown(dest, dev.uid or 0, dev.gid or 0)
+        parent = open_inside(root, os.path.dirname(dest), "dir")
+        try:
+            name = os.path.basename(dest)
+            try:
+                os.unlink(name, dir_fd=parent)
+            except FileNotFoundError:
+                pass
+            mode = dev.file_mode if dev.file_mode is not None else 0o666
+            os.mknod(name, kind | (mode & 0o7777), os.makedev(dev.major, dev.minor), dir_fd=parent)
+            os.chown(name, dev.uid or 0, dev.gid or 0, dir_fd=parent, follow_symlinks=False)
+        finally:
+            os.close(parent)
 
 
-def _bind_device(dev: Device, dest: str) -> None:
+def _bind_device(root: str, dev: Device, dest: str) -> None:
     with step(f"bind device {dev.path}"):
-        ensure_file(dest)
-        sc.mount(dev.path, dest, None, sc.MS_BIND)
+        fd = open_inside(root, dest, "file")
+        try:
+            sc.mount(dev.path, fd_path(fd), None, sc.MS_BIND)
+        finally:
+            os.close(fd)
 
 
 def create_symlinks(root: str) -> None:
     for target, link in _SYMLINKS:
         path = secure_join(root, link)
-        try:
-            os.symlink(target, path)
-        except FileExistsError:
-            pass
+        with step(f"create the symlink {link}"):
+            parent = open_inside(root, os.path.dirname(path), "dir")
+            try:
+                os.symlink(target, os.path.basename(path), dir_fd=parent)
+            except FileExistsError:
+                pass
+            finally:
+                os.close(parent)

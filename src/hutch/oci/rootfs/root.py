@@ -11,18 +11,23 @@ from hutch.oci.errors import ContainerError, step
 from hutch.oci.process import steps
 from hutch.oci.rootfs import mountopts
 from hutch.oci.rootfs.devices import create_devices, create_symlinks
-from hutch.oci.rootfs.paths import ensure_dir, ensure_file, secure_join
+from hutch.oci.rootfs.paths import ensure_dir, fd_path, open_inside, secure_join
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 HOST_STAGING = "/tmp"  # in the private mount namespace a tmpfs here holds the new root of host mode
 _HOST_ROOT = "/tmp/.hutch-root"
 
 
 def setup(spec: Spec, rootfs: str, in_userns: bool, cgroup_dirs: list[tuple[str, str]] | None = None,
-          no_pivot: bool = False) -> None:
+          no_pivot: bool = False, before_pivot: Callable[[], None] | None = None) -> None:
     """Build the container's filesystem view in the current (new) mount namespace and pivot into it.
 
     `cgroup_dirs` are the container's own cgroup directories on the host, each with the name of its hierarchy
-    under /sys/fs/cgroup ("" on a pure v2 host): a spec's `cgroup` mount shows them.
+    under /sys/fs/cgroup ("" on a pure v2 host): a spec's `cgroup` mount shows them. `before_pivot` runs
+    once every mount is made, while the host's root is still the root (the createContainer hooks).
     """
     propagation = _make_private(spec.linux.rootfs_propagation)
     if propagation and rootfs != "/" and (propagation & sc.MS_SHARED or not propagation & sc.MS_REC):
@@ -39,6 +44,8 @@ def setup(spec: Spec, rootfs: str, in_userns: bool, cgroup_dirs: list[tuple[str,
         create_symlinks(root)
     elif spec.linux.devices:
         create_devices(root, spec.linux.devices, bind=True)
+    if before_pivot is not None:
+        before_pivot()
     # From the pivot on, a module not yet imported (or a source file read for a --debug traceback of a
     # failure below) would come from the container's files: close the import system first.
     steps.seal_imports()
@@ -49,21 +56,69 @@ def setup(spec: Spec, rootfs: str, in_userns: bool, cgroup_dirs: list[tuple[str,
     if propagation:
         with step(f"set the propagation of / to {spec.linux.rootfs_propagation}"):
             sc.mount(None, "/", None, propagation)
-    for path in spec.linux.masked_paths:
-        _mask(path)
-    for path in spec.linux.readonly_paths:
-        _make_readonly(path)
     if spec.root.readonly and rootfs != "/":
         with step("remount the root filesystem read-only"):
             flags = sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | mountopts.locked_flags("/")
             sc.mount(None, "/", None, flags)
 
 
+def setup_without_namespace(spec: Spec, rootfs: str, in_userns: bool,
+                            cgroup_dirs: list[tuple[str, str]] | None = None,
+                            before_pivot: Callable[[], None] | None = None) -> None:
+    """No mount namespace of the container's own (none in the spec, or one joined by path): as runc does,
+    the spec's mounts are made under the root filesystem where it is, and the process chroots into it.
+    Nothing is made private or pivoted, so nothing changes for the other processes of that namespace;
+    `delete` detaches the mounts (detach_container_mounts)."""
+    if spec.root.readonly:
+        raise ContainerError("root.readonly needs a mount namespace of the container's own")
+    root = os.path.realpath(rootfs)
+    for m in spec.mounts:
+        mount_entry(root, m, cgroup_dirs or [])
+    if _has_dev_tmpfs(spec):
+        create_devices(root, spec.linux.devices, bind=in_userns)
+        create_symlinks(root)
+    elif spec.linux.devices:
+        create_devices(root, spec.linux.devices, bind=True)
+    if before_pivot is not None:
+        before_pivot()
+    steps.seal_imports()
+    with step(f"chroot into {root}"):
+        os.chroot(root)
+        os.chdir("/")
+
+
+def detach_container_mounts(rootfs: str) -> None:
+    """Detach every mount below `rootfs` (those setup_without_namespace made in a shared namespace)."""
+    from hutch.linux import mountinfo
+
+    root = os.path.realpath(rootfs)
+    if root == "/":
+        return  # the host's root: nothing below it is the container's alone
+    prefix = root + "/"
+    points = sorted({e.mount_point for e in mountinfo.read() if e.mount_point.startswith(prefix)},
+                    key=len, reverse=True)
+    for point in points:
+        try:
+            sc.umount2(point, sc.MNT_DETACH)
+        except OSError:
+            pass  # gone with a parent detached before it
+
+
+def protect_paths(spec: Spec) -> None:
+    """The spec's masked and read-only paths, once the init has set its sysctls (under /proc/sys)."""
+    for path in spec.linux.masked_paths:
+        _mask(path)
+    for path in spec.linux.readonly_paths:
+        _make_readonly(path)
+
+
 def _make_private(propagation: str | None) -> int:
     """Apply the spec's rootfsPropagation (default: rprivate) to all mounts; return its flags (0: default)."""
     flags = mountopts.parse([propagation]).propagation if propagation else 0
+    # An unbindable root could not be bound to itself: it becomes unbindable after the pivot.
+    early = flags if flags and not flags & sc.MS_UNBINDABLE else sc.MS_REC | sc.MS_PRIVATE
     with step("make the mounts private"):
-        sc.mount(None, "/", None, flags or (sc.MS_REC | sc.MS_PRIVATE))
+        sc.mount(None, "/", None, early)
     return flags
 
 
@@ -125,36 +180,49 @@ def mount_entry(root: str, m: Mount, cgroup_dirs: list[tuple[str, str]]) -> None
     opts = mountopts.parse(m.options)
     dest = secure_join(root, m.destination)
     if opts.is_bind or m.type == "bind":
-        _bind_mount(m, dest, opts)
+        _bind_mount(m, root, dest, opts)
     elif m.type == "cgroup":
-        _mount_cgroup(m, dest, opts, cgroup_dirs)
+        _mount_cgroup(m, root, dest, opts, cgroup_dirs)
     else:
         with step(f"mount {m.type or m.source} on {m.destination}"):
-            ensure_dir(dest)
-            sc.mount(m.source or m.type, dest, m.type, opts.flags, opts.data or None)
+            _mount_inside(root, dest, "dir", m.source or m.type, m.type, opts.flags, opts.data or None)
     if opts.propagation:
         with step(f"set the propagation of {m.destination}"):
-            sc.mount(None, dest, None, opts.propagation)
+            _mount_inside(root, dest, "", None, None, opts.propagation)
 
 
-def _bind_mount(m: Mount, dest: str, opts: mountopts.MountOptions) -> None:
+def _mount_inside(root: str, dest: str, create: str, source: str | None, fstype: str | None, flags: int,
+                  data: str | None = None) -> None:
+    """mount(2) on `dest` through a descriptor opened inside `root` without following symlinks, so that a
+    directory of the path swapped for a symlink meanwhile cannot send the mount out of the root
+    (CVE-2021-30465). Opened afresh, the descriptor is what is mounted there already: remounts go there."""
+    fd = open_inside(root, dest, create)
+    try:
+        target = fd_path(fd)
+        if flags & sc.MS_REMOUNT and flags & sc.MS_BIND:
+            flags |= mountopts.locked_flags(target)
+        sc.mount(source, target, fstype, flags, data)
+    finally:
+        os.close(fd)
+
+
+def _bind_mount(m: Mount, root: str, dest: str, opts: mountopts.MountOptions) -> None:
     source = m.source or ""
     with step(f"bind {source} on {m.destination}"):
-        if os.path.isdir(source):
-            ensure_dir(dest)
-        else:
-            ensure_file(dest)
-        flags = sc.MS_BIND | (opts.flags & sc.MS_REC)
-        sc.mount(source, dest, None, flags)
+        kind = "dir" if os.path.isdir(source) else "file"
+        _mount_inside(root, dest, kind, source, None, sc.MS_BIND | (opts.flags & sc.MS_REC))
         extra = opts.flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
         if extra:
-            remount = sc.MS_BIND | sc.MS_REMOUNT | extra | mountopts.locked_flags(dest)
-            sc.mount(None, dest, None, remount)
+            _mount_inside(root, dest, "", None, None, sc.MS_BIND | sc.MS_REMOUNT | extra)
         if opts.recursive_ro or (opts.flags & sc.MS_RDONLY and opts.flags & sc.MS_REC):
-            sc.mount_setattr(dest, sc.MOUNT_ATTR_RDONLY, recursive=True)
+            fd = open_inside(root, dest)
+            try:
+                sc.mount_setattr(fd_path(fd), sc.MOUNT_ATTR_RDONLY, recursive=True)
+            finally:
+                os.close(fd)
 
 
-def _mount_cgroup(m: Mount, dest: str, opts: mountopts.MountOptions,
+def _mount_cgroup(m: Mount, root: str, dest: str, opts: mountopts.MountOptions,
                   cgroup_dirs: list[tuple[str, str]]) -> None:
     """Show the container its own cgroups, as runc does: bind mounts of the container's cgroup directories.
 
@@ -164,21 +232,31 @@ def _mount_cgroup(m: Mount, dest: str, opts: mountopts.MountOptions,
     """
     flags = opts.flags & (sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
     with step(f"mount the container's cgroups on {m.destination}"):
-        ensure_dir(dest)
         if len(cgroup_dirs) == 1 and not cgroup_dirs[0][0]:
-            _bind_readonly(cgroup_dirs[0][1], dest, flags)
+            _mount_inside(root, dest, "dir", cgroup_dirs[0][1], None, sc.MS_BIND)
+            _mount_inside(root, dest, "", None, None, sc.MS_BIND | sc.MS_REMOUNT | flags)
             return
-        sc.mount("tmpfs", dest, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, "mode=755")
-        names = [name for name, _ in cgroup_dirs]
-        for name, directory in cgroup_dirs:
-            ensure_dir(f"{dest}/{name}")
-            _bind_readonly(directory, f"{dest}/{name}", flags)
-            for alias in name.split(","):
-                if alias != name and alias not in names and not os.path.lexists(f"{dest}/{alias}"):
-                    os.symlink(name, f"{dest}/{alias}")
-        if flags & sc.MS_RDONLY:
-            locked = sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
-            sc.mount(None, dest, None, sc.MS_REMOUNT | locked, "mode=755")
+        tmpfs_flags = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+        _mount_inside(root, dest, "dir", "tmpfs", "tmpfs", tmpfs_flags, "mode=755")
+        fd = open_inside(root, dest)
+        try:
+            _fill_cgroup_tmpfs(fd_path(fd), cgroup_dirs, flags)
+        finally:
+            os.close(fd)
+
+
+def _fill_cgroup_tmpfs(tmpfs: str, cgroup_dirs: list[tuple[str, str]], flags: int) -> None:
+    """The tmpfs just mounted is hutch's alone: paths below its descriptor's path need no more care."""
+    names = [name for name, _ in cgroup_dirs]
+    for name, directory in cgroup_dirs:
+        ensure_dir(f"{tmpfs}/{name}")
+        _bind_readonly(directory, f"{tmpfs}/{name}", flags)
+        for alias in name.split(","):
+            if alias != name and alias not in names and not os.path.lexists(f"{tmpfs}/{alias}"):
+                os.symlink(name, f"{tmpfs}/{alias}")
+    if flags & sc.MS_RDONLY:
+        locked = sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+        sc.mount(None, tmpfs, None, sc.MS_REMOUNT | locked, "mode=755")
 
 
 def _bind_readonly(source: str, dest: str, flags: int) -> None:
@@ -214,7 +292,30 @@ def _mask(path: str) -> None:
         if stat.S_ISDIR(st.st_mode):
             sc.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY, None)
         else:
-            sc.mount("/dev/null", path, None, sc.MS_BIND)
+            _bind_null(path)
+
+
+_NULL_DEVICE = os.makedev(1, 3)
+
+
+def _bind_null(path: str) -> None:
+    """Bind the container's /dev/null over `path`, and only the null device: the image or a mount may have
+    made /dev/null a symlink or another node, and a bind of that, say of /proc/sys/kernel/core_pattern, would
+    be a writable copy of what the mask should hide (CVE-2025-31133). The bind goes through the descriptor
+    that was checked; what is at `path` afterwards is checked again, for a /proc that is not the kernel's."""
+    null = os.open("/dev/null", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        _require_null(os.fstat(null), path, "/dev/null")
+        source = fd_path(null)
+        sc.mount(source if os.path.exists(source) else "/dev/null", path, None, sc.MS_BIND)
+    finally:
+        os.close(null)
+    _require_null(os.stat(path), path, "what was bound over it")
+
+
+def _require_null(st: os.stat_result, path: str, what: str) -> None:
+    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != _NULL_DEVICE:
+        raise ContainerError(f"cannot mask {path}: {what} is not the null device")
 
 
 def _make_readonly(path: str) -> None:
