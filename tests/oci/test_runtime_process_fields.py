@@ -120,3 +120,11 @@ def test_net_devices_move_into_the_container_renamed(runtime: Runtime, bundle: B
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["eth7", "lo"]
+
+
+def test_console_size_is_the_ptys_first_size(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    bundle.set("process.consoleSize", {"height": 33, "width": 121})
+    bundle.write(args=["stty", "size"], terminal=True)
+    result = runtime("run", "-b", str(bundle.path), cid)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["33", "121"]
