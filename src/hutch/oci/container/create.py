@@ -121,7 +121,7 @@ def create(opts: CreateOptions) -> Created:
         raise ContainerError("cannot allocate tty if runc will detach without setting console socket")
     if not spec.process.terminal and opts.console_socket:
         raise ContainerError("cannot use console socket if runc will not detach or allocate tty")
-    _check_preserved_fds(opts.preserve_fds)
+    check_preserved_fds(opts.preserve_fds)
     path = cgroup_path(spec.linux.cgroups_path, opts.id)
     with StateDir.claim(opts.root, opts.id) as state_dir:
         state = State(
@@ -151,7 +151,9 @@ def _rootfs_path(bundle: str, root: str) -> str:
     return os.path.normpath(path)
 
 
-def _check_preserved_fds(count: int) -> None:
+def check_preserved_fds(count: int) -> None:
+    """--preserve-fds N passes on 3 .. N+2: each must be the caller's, open before the runtime opens anything,
+    or a descriptor of the runtime's own at that number would reach the container."""
     for fd in range(3, 3 + count):
         try:
             os.fstat(fd)

@@ -47,6 +47,9 @@ class ExecOptions(Record):
 
 def execute(opts: ExecOptions) -> int:
     """Start the process; return 0 once it runs (detached) or its exit code (128+N for a signal)."""
+    from hutch.oci.container.create import check_preserved_fds
+
+    check_preserved_fds(opts.preserve_fds)  # first: nothing of ours may be open at those numbers yet
     if opts.detach:
         _start(opts).close()
         return 0

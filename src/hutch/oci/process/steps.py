@@ -60,6 +60,12 @@ def change_directory(cwd: str) -> None:
         except FileNotFoundError:
             os.makedirs(cwd, 0o755)  # as docker does for a missing WORKDIR
             os.chdir(cwd)
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        # getcwd fails for a directory that / cannot reach: a leaked descriptor's /proc/self/fd/N led out of
+        # the root (CVE-2024-21626); refuse it, as runc does since 1.1.12.
+        raise ContainerError(f"the working directory {cwd} is outside the container's root") from None
 
 
 def close_fds_for_exec(preserve: int) -> None:
