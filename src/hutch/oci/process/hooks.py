@@ -15,6 +15,7 @@ import select
 import time
 
 from hutch.oci.errors import ContainerError, describe
+from hutch.oci.process.steps import environ
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def run_hook(kind: str, index: int, hook: Hook, state: bytes) -> None:
         os.close(stdin_w)
         stdin_w = -1
         try:
-            pid = os.posix_spawn(hook.path, hook.args or [hook.path], _environ(hook.env),
+            pid = os.posix_spawn(hook.path, hook.args or [hook.path], environ(hook.env),
                                  file_actions=[(os.POSIX_SPAWN_DUP2, stdin_r, 0),
                                                (os.POSIX_SPAWN_DUP2, out_w, 1),
                                                (os.POSIX_SPAWN_DUP2, out_w, 2)],
@@ -92,14 +93,6 @@ def _fill(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
-
-
-def _environ(env: list[str]) -> dict[str, str]:
-    out = {}
-    for item in env:
-        key, _, value = item.partition("=")
-        out[key] = value
-    return out
 
 
 def _wait(pid: int, out_fd: int, timeout: int | None) -> tuple[int | None, bytes]:
