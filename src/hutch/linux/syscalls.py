@@ -37,6 +37,7 @@ MS_PRIVATE = 1 << 18
 MS_SLAVE = 1 << 19
 MS_SHARED = 1 << 20
 MS_RELATIME = 1 << 21
+MS_I_VERSION = 1 << 23
 MS_STRICTATIME = 1 << 24
 MS_LAZYTIME = 1 << 25
 
@@ -59,13 +60,30 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 CLOSE_RANGE_CLOEXEC = 1 << 2
 
 AT_FDCWD = -100
+AT_EMPTY_PATH = 0x1000
 AT_RECURSIVE = 0x8000
 MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70  # the atime setting is one value of this field, not a set of bits
+MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_IDMAP = 0x100000
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+
+OPEN_TREE_CLONE = 0x1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
 
 _SYS_PIVOT_ROOT = 155
 _SYS_SETNS = 308
 _SYS_CLOSE_RANGE = 436
 _SYS_MOUNT_SETATTR = 442
+_SYS_OPEN_TREE = 428
 
 NAMESPACE_FLAGS = {
     "pid": CLONE_NEWPID,
@@ -122,14 +140,34 @@ class _MountAttr(ctypes.Structure):
                 ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
 
 
-def mount_setattr(path: str, attr_set: int, attr_clr: int = 0, recursive: bool = True) -> None:
-    """Change mount attributes, recursively over the whole subtree when asked (kernel 5.12+)."""
-    attr = _MountAttr(attr_set, attr_clr, 0, 0)
-    flags = AT_RECURSIVE if recursive else 0
-    ret = _libc.syscall(_SYS_MOUNT_SETATTR, ctypes.c_int(AT_FDCWD), _enc(path), ctypes.c_uint(flags),
+def mount_setattr(path: str, attr_set: int, attr_clr: int = 0, recursive: bool = True, *,
+                  dirfd: int = AT_FDCWD, propagation: int = 0, userns_fd: int = 0) -> None:
+    """Change mount attributes, recursively over the whole subtree when asked (kernel 5.12+). With `dirfd`
+    and an empty `path`, the mount is the descriptor's own (AT_EMPTY_PATH): a detached open_tree() copy."""
+    attr = _MountAttr(attr_set, attr_clr, propagation, userns_fd)
+    flags = (AT_RECURSIVE if recursive else 0) | (AT_EMPTY_PATH if not path else 0)
+    ret = _libc.syscall(_SYS_MOUNT_SETATTR, ctypes.c_int(dirfd), _enc(path), ctypes.c_uint(flags),
                         ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
     if ret != 0:
+        _fail(path or None)
+
+
+def open_tree(path: str, flags: int, dirfd: int = AT_FDCWD) -> int:
+    """A descriptor of the mount at `path`; with OPEN_TREE_CLONE a detached copy of it (of its whole
+    subtree with AT_RECURSIVE) that mount_setattr() may change and move_mount() attach elsewhere."""
+    fd = _libc.syscall(_SYS_OPEN_TREE, ctypes.c_int(dirfd), _enc(path), ctypes.c_uint(flags))
+    if fd < 0:
         _fail(path)
+    return fd
+
+
+def move_mount(from_fd: int, to_fd: int, from_path: str = "", to_path: str = "",
+               flags: int = MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) -> None:
+    """Attach a mount: by default the one of descriptor `from_fd` (as open_tree() gives) on the file of
+    descriptor `to_fd` (an O_PATH descriptor of the mount point: no path is looked up again)."""
+    if _libc.syscall(_SYS_MOVE_MOUNT, ctypes.c_int(from_fd), _enc(from_path), ctypes.c_int(to_fd),
+                     _enc(to_path), ctypes.c_uint(flags)) != 0:
+        _fail(to_path or None)
 
 
 _SYS_MOVE_MOUNT, _SYS_FSOPEN, _SYS_FSCONFIG, _SYS_FSMOUNT = 429, 430, 431, 432  # the same on every arch

@@ -67,7 +67,7 @@ def features() -> dict:
     """runtime-spec's features document: exactly what hutch-runtime honours on this host."""
     from hutch import __version__
     from hutch.linux import caps
-    from hutch.oci.rootfs import mountopts
+    from hutch.oci.rootfs import idmap, mountopts
 
     return {
         "ociVersionMin": "1.0.0",
@@ -82,7 +82,7 @@ def features() -> dict:
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": False}},
+            "mountExtensions": {"idmap": {"enabled": idmap.supported()}},
         },
         "annotations": {"io.github.hutch.version": __version__},
     }

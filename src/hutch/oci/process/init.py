@@ -78,6 +78,7 @@ def child_main(cfg: InitConfig, chan: sync.Channel) -> NoReturn:
         sc.close_all_except(_needed_fds(cfg, chan))
         if cfg.debug:
             steps.preload_traceback()
+        root.prepare_mounts(cfg.spec)  # idmapped mounts: only the host's privileges can make them
         _enter_namespaces(cfg, chan)
         pid = os.fork()
         if pid == 0:

@@ -176,16 +176,34 @@ def _has_dev_tmpfs(spec: Spec) -> bool:
     return any(m.destination.rstrip("/") == "/dev" and m.type == "tmpfs" for m in spec.mounts)
 
 
+def prepare_mounts(spec: Spec) -> None:
+    """In the runtime's child, before it enters the container's namespaces: the mounts that only the host's
+    privileges can make (idmapped ones, see idmap.py), for mount_entry to attach."""
+    if any(m.uid_mappings or m.gid_mappings or {"idmap", "ridmap"} & set(m.options) for m in spec.mounts):
+        from hutch.oci.rootfs import idmap
+
+        idmap.prepare(spec)
+
+
 def mount_entry(root: str, m: Mount, cgroup_dirs: list[tuple[str, str]]) -> None:
     opts = mountopts.parse(m.options)
     dest = secure_join(root, m.destination)
     if opts.is_bind or m.type == "bind":
+        mountopts.refuse_data(f"bind {m.source} on {m.destination}", "bind", opts)
         _bind_mount(m, root, dest, opts)
     elif m.type == "cgroup":
+        mountopts.refuse_data(f"mount the container's cgroups on {m.destination}", "cgroup", opts)
         _mount_cgroup(m, root, dest, opts, cgroup_dirs)
+    elif opts.tmpcopyup and m.type == "tmpfs":
+        from hutch.oci.rootfs import copyup  # only here, before the pivot: imported from the host
+
+        copyup.mount_tmpfs(m, root, dest, opts)
     else:
-        with step(f"mount {m.type or m.source} on {m.destination}"):
+        with mountopts.mount_step(m.type or m.source or "", m.destination, m.options, opts.data):
             _mount_inside(root, dest, "dir", m.source or m.type, m.type, opts.flags, opts.data or None)
+    if opts.attr_set or opts.attr_clr:
+        with step(f"set the recursive mount attributes of {m.destination}"):
+            _set_attributes(root, dest, opts.attr_set, opts.attr_clr)
     if opts.propagation:
         with step(f"set the propagation of {m.destination}"):
             _mount_inside(root, dest, "", None, None, opts.propagation)
@@ -210,16 +228,26 @@ def _bind_mount(m: Mount, root: str, dest: str, opts: mountopts.MountOptions) ->
     source = m.source or ""
     with step(f"bind {source} on {m.destination}"):
         kind = "dir" if os.path.isdir(source) else "file"
-        _mount_inside(root, dest, kind, source, None, sc.MS_BIND | (opts.flags & sc.MS_REC))
+        if opts.idmap or m.uid_mappings or m.gid_mappings:
+            from hutch.oci.rootfs import idmap  # imported by prepare_mounts already
+
+            idmap.attach(m, root, dest, kind)
+        else:
+            _mount_inside(root, dest, kind, source, None, sc.MS_BIND | (opts.flags & sc.MS_REC))
         extra = opts.flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
         if extra:
             _mount_inside(root, dest, "", None, None, sc.MS_BIND | sc.MS_REMOUNT | extra)
-        if opts.recursive_ro or (opts.flags & sc.MS_RDONLY and opts.flags & sc.MS_REC):
-            fd = open_inside(root, dest)
-            try:
-                sc.mount_setattr(fd_path(fd), sc.MOUNT_ATTR_RDONLY, recursive=True)
-            finally:
-                os.close(fd)
+        if opts.flags & sc.MS_RDONLY and opts.flags & sc.MS_REC and not opts.attr_clr & sc.MOUNT_ATTR_RDONLY:
+            _set_attributes(root, dest, sc.MOUNT_ATTR_RDONLY, 0)  # "rbind,ro": the submounts too
+
+
+def _set_attributes(root: str, dest: str, attr_set: int, attr_clr: int) -> None:
+    """mount_setattr(AT_RECURSIVE) on the mount at `dest` and every mount below it."""
+    fd = open_inside(root, dest)
+    try:
+        sc.mount_setattr("", attr_set, attr_clr, recursive=True, dirfd=fd)
+    finally:
+        os.close(fd)
 
 
 def _mount_cgroup(m: Mount, root: str, dest: str, opts: mountopts.MountOptions,
