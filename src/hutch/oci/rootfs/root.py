@@ -37,15 +37,7 @@ def setup(spec: Spec, rootfs: str, in_userns: bool, cgroup_dirs: list[tuple[str,
     root = _prepare_root(rootfs, spec.root.readonly)
     if rootfs == "/":
         _detach_covered_mounts(root, spec.mounts)
-    for m in spec.mounts:
-        mount_entry(root, m, cgroup_dirs or [])
-    if _has_dev_tmpfs(spec):
-        create_devices(root, spec.linux.devices, bind=in_userns)
-        create_symlinks(root)
-    elif spec.linux.devices:
-        create_devices(root, spec.linux.devices, bind=True)
-    if before_pivot is not None:
-        before_pivot()
+    _populate(spec, root, in_userns, cgroup_dirs or [], before_pivot)
     # From the pivot on, a module not yet imported (or a source file read for a --debug traceback of a
     # failure below) would come from the container's files: close the import system first.
     steps.seal_imports()
@@ -72,8 +64,18 @@ def setup_without_namespace(spec: Spec, rootfs: str, in_userns: bool,
     if spec.root.readonly:
         raise ContainerError("root.readonly needs a mount namespace of the container's own")
     root = os.path.realpath(rootfs)
+    _populate(spec, root, in_userns, cgroup_dirs or [], before_pivot)
+    steps.seal_imports()
+    with step(f"chroot into {root}"):
+        os.chroot(root)
+        os.chdir("/")
+
+
+def _populate(spec: Spec, root: str, in_userns: bool, cgroup_dirs: list[tuple[str, str]],
+              before_pivot: Callable[[], None] | None) -> None:
+    """The spec's mounts and devices under `root`, then `before_pivot` (the createContainer hooks)."""
     for m in spec.mounts:
-        mount_entry(root, m, cgroup_dirs or [])
+        mount_entry(root, m, cgroup_dirs)
     if _has_dev_tmpfs(spec):
         create_devices(root, spec.linux.devices, bind=in_userns)
         create_symlinks(root)
@@ -81,10 +83,6 @@ def setup_without_namespace(spec: Spec, rootfs: str, in_userns: bool,
         create_devices(root, spec.linux.devices, bind=True)
     if before_pivot is not None:
         before_pivot()
-    steps.seal_imports()
-    with step(f"chroot into {root}"):
-        os.chroot(root)
-        os.chdir("/")
 
 
 def detach_container_mounts(rootfs: str) -> None:
