@@ -78,11 +78,13 @@ pytest-host: apt-test venv
 # The VM emulates its CPU (about 5x slower here): time limits in the tests are scaled to match. The podman and
 # containerd tests stay on the host: they test the engines' calls, not the cgroup layout, and take ~10 min there.
 # tests/image only parses and unpacks: nothing in it depends on the cgroup layout, so it stays on the host too,
-# as do the config model's parsing, seccomp, the hooks and the mount/fd attack races (V2_HOST_ONLY): they do not
-# touch cgroups (the device and cgroup attacks are in tests/engine, which runs in both), and the races alone
-# would take 10-24 minutes under emulation.
+# as do the config model's parsing, seccomp, hooks, mount options, the process fields and the mount/fd attack
+# races (V2_HOST_ONLY): they do not touch cgroups (the device and cgroup attacks are in tests/engine, the
+# resources and execCPUAffinity's cpuset in tests/oci/test_runtime_resources.py, which run in both), and the
+# races alone would take 10-24 minutes under emulation: the VM run must leave CI well under 45 minutes.
 V2_HOST_ONLY = tests/image tests/oci/test_oci_spec.py tests/linux/test_linux_seccomp.py \
-	tests/oci/test_runtime_seccomp.py tests/oci/test_runtime_hooks.py tests/oci/test_runtime_attacks.py
+	tests/oci/test_runtime_seccomp.py tests/oci/test_runtime_hooks.py tests/oci/test_runtime_attacks.py \
+	tests/oci/test_runtime_mounts.py tests/oci/test_runtime_process_fields.py
 pytest-v2: apt-test venv
 	HUTCH_TEST_TIME_SCALE=5 $(V2VM) --timeout 2400 -- $(PY) -m pytest -m "not interop" \
 		$(addprefix --ignore=,$(V2_HOST_ONLY)) $(PYTEST_ARGS) tests

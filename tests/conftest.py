@@ -28,6 +28,7 @@ sys.path.insert(0, str(FIXTURES))
 
 import leakcheck  # noqa: E402
 from hutchtest import TIME_SCALE, CgroupFs, build_busybox_rootfs, hutch_background, run_hutch  # noqa: E402
+from runtimetest import Bundle  # noqa: E402
 
 LOCK_FILE = Path("/run/hutch-tests.lock")
 
@@ -129,3 +130,30 @@ def hutch_bg():
 def name() -> str:
     """A container name that no other test uses."""
     return "t" + uuid.uuid4().hex[:11]
+
+
+# The attacker (tests/fixtures/attacker.c) in a rootfs and a bundle, for the attack tests of every layer.
+
+
+@pytest.fixture(scope="session")
+def attacker(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from attacktest import compile_static
+
+    return compile_static("attacker.c", tmp_path_factory.mktemp("attacker") / "attacker")
+
+
+@pytest.fixture
+def armed_rootfs(rootfs: Path, attacker: Path) -> Path:
+    """A private busybox rootfs with the attacker at /attacker."""
+    shutil.copy2(attacker, rootfs / "attacker")
+    return rootfs
+
+
+@pytest.fixture
+def armed_bundle(tmp_path: Path, armed_rootfs: Path) -> Bundle:
+    """A bundle on the armed rootfs whose process has docker's default capabilities."""
+    from attacktest import docker_capabilities
+
+    bundle = Bundle(tmp_path / "bundle", armed_rootfs)
+    bundle.config["process"]["capabilities"] = docker_capabilities()
+    return bundle

@@ -27,8 +27,6 @@ from attacktest import (
     Interpreter,
     build_fake_libpython,
     check_error,
-    compile_static,
-    docker_capabilities,
     host_interpreter,
     install_fake_libpython,
     lines_by_first_word,
@@ -56,18 +54,6 @@ from hutch.oci.container.state import DEFAULT_ROOT
 EXECS = 40 if TIME_SCALE == 1 else 6
 
 
-@pytest.fixture(scope="session")
-def attacker(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return compile_static("attacker.c", tmp_path_factory.mktemp("attacker") / "attacker")
-
-
-@pytest.fixture
-def armed_rootfs(rootfs: Path, attacker: Path) -> Path:
-    """A private busybox rootfs with the attacker at /attacker."""
-    shutil.copy2(attacker, rootfs / "attacker")
-    return rootfs
-
-
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
     """hutch-runtime with its own --root; the test fails if it leaves a container there."""
@@ -75,14 +61,6 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
     yield rt
     left = rt.cleanup()
     assert not left, f"the test left containers behind: {left}"
-
-
-@pytest.fixture
-def armed_bundle(tmp_path: Path, armed_rootfs: Path) -> Bundle:
-    """A bundle on the armed rootfs whose process has docker's default capabilities."""
-    bundle = Bundle(tmp_path / "bundle", armed_rootfs)
-    bundle.config["process"]["capabilities"] = docker_capabilities()
-    return bundle
 
 
 @pytest.fixture

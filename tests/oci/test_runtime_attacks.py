@@ -32,7 +32,6 @@ from pathlib import Path
 
 import pytest
 from attacktest import (
-    compile_static,
     docker_capabilities,
     lines_by_first_word,
     mounts_under,
@@ -48,26 +47,6 @@ RACE_ATTEMPTS = 30 if TIME_SCALE == 1 else 6
 # /proc/self/fd/N tried as a working directory: past every descriptor the runtime holds while it sets up.
 FD_NUMBERS = range(3, 32)
 NULL_DEVICE = os.makedev(1, 3)
-
-
-@pytest.fixture(scope="session")
-def attacker(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return compile_static("attacker.c", tmp_path_factory.mktemp("attacker") / "attacker")
-
-
-@pytest.fixture
-def armed_rootfs(rootfs: Path, attacker: Path) -> Path:
-    """A private busybox rootfs with the attacker at /attacker."""
-    shutil.copy2(attacker, rootfs / "attacker")
-    return rootfs
-
-
-@pytest.fixture
-def armed_bundle(tmp_path: Path, armed_rootfs: Path) -> Bundle:
-    """A bundle on the armed rootfs whose process has docker's default capabilities."""
-    bundle = Bundle(tmp_path / "bundle", armed_rootfs)
-    bundle.config["process"]["capabilities"] = docker_capabilities()
-    return bundle
 
 
 @pytest.fixture

@@ -91,24 +91,6 @@ def test_a_bad_or_unhonourable_field_is_one_line_and_nothing_is_created(
     assert runtime.status(cid) == "absent"
 
 
-def test_exec_cpu_affinity_applies_after_the_cgroup_join(runtime: Runtime, bundle: Bundle, cid: str,
-                                                         tmp_path: Path) -> None:
-    if len(os.sched_getaffinity(0)) < 2:
-        pytest.skip("needs two CPUs")
-    bundle.write()
-    runtime("run", "-d", "-b", str(bundle.path), cid, check=True)
-    try:
-        process = {"args": ["sleep", "600"], "cwd": "/", "env": ["PATH=/bin:/usr/bin"],
-                   "execCPUAffinity": {"initial": "0", "final": "1"}}
-        (tmp_path / "process.json").write_text(json.dumps(process))
-        pid_file = tmp_path / "exec.pid"
-        runtime("exec", "-d", "--pid-file", str(pid_file), "--process", str(tmp_path / "process.json"), cid,
-                check=True)
-        assert os.sched_getaffinity(int(pid_file.read_text())) == {1}
-    finally:
-        runtime("delete", "-f", cid)
-
-
 def test_net_devices_move_into_the_container_renamed(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     """In a network namespace of the test's own, so no interface of the host is touched: an interface
     there (one end of a veth pair) is moved into the container as eth7."""

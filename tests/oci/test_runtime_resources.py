@@ -4,6 +4,7 @@ the mapping and runc's conversions end to end (tests/cgroups covers each control
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,21 @@ def test_a_controller_this_host_lacks_is_refused_not_ignored(
     result = runtime("create", "-b", str(bundle.path), cid)
     assert result.returncode == 1 and "net_cls" in result.stderr
     assert result.stderr.count("\n") == 1 and runtime.status(cid) == "absent"
+
+
+def test_exec_cpu_affinity_applies_after_the_cgroup_join(runtime: Runtime, bundle: Bundle, cid: str,
+                                                         tmp_path: Path) -> None:
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two CPUs")
+    bundle.write()
+    runtime("run", "-d", "-b", str(bundle.path), cid, check=True)
+    try:
+        process = {"args": ["sleep", "600"], "cwd": "/", "env": ["PATH=/bin:/usr/bin"],
+                   "execCPUAffinity": {"initial": "0", "final": "1"}}
+        (tmp_path / "process.json").write_text(json.dumps(process))
+        pid_file = tmp_path / "exec.pid"
+        runtime("exec", "-d", "--pid-file", str(pid_file), "--process", str(tmp_path / "process.json"), cid,
+                check=True)
+        assert os.sched_getaffinity(int(pid_file.read_text())) == {1}
+    finally:
+        runtime("delete", "-f", cid)
