@@ -117,15 +117,19 @@ def _copy_subdir(src: int, dst: int, top: int, name: str, path: str,
         inner_dst = os.open(name, _DIR, dir_fd=dst)
         try:
             _copy_dir(inner_src, inner_dst, top, path + "/", links)
-            st = os.fstat(inner_src)
-            _chown(inner_dst, st)
-            os.fchmod(inner_dst, stat.S_IMODE(st.st_mode))
-            _copy_xattrs(inner_src, inner_dst)
-            os.utime(inner_dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+            _copy_metadata(inner_src, inner_dst, os.fstat(inner_src))
         finally:
             os.close(inner_dst)
     finally:
         os.close(inner_src)
+
+
+def _copy_metadata(src: int, dst: int, st: os.stat_result) -> None:
+    """Owner, mode, extended attributes and times of `st` (the file open at `src`) onto `dst`."""
+    _chown(dst, st)  # before the mode: chown clears the set-id bits
+    os.fchmod(dst, stat.S_IMODE(st.st_mode))
+    _copy_xattrs(src, dst)
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 def _copy_file(src: int, dst: int, name: str, st: os.stat_result) -> None:
@@ -136,10 +140,7 @@ def _copy_file(src: int, dst: int, name: str, st: os.stat_result) -> None:
         try:
             while os.sendfile(fout, fin, None, 1 << 30) > 0:
                 pass
-            _chown(fout, st)  # before the mode: chown clears the set-id bits
-            os.fchmod(fout, stat.S_IMODE(st.st_mode))
-            _copy_xattrs(fin, fout)
-            os.utime(fout, ns=(st.st_atime_ns, st.st_mtime_ns))
+            _copy_metadata(fin, fout, st)
         finally:
             os.close(fout)
     finally:
