@@ -9,7 +9,7 @@ APT_DEMO := stress busybox-static tini python3-venv
 # podman, conmon and containerd drive hutch-runtime in tests/interop; runc is the benchmark's and tests' peer.
 # docker-registry and skopeo: a real registry, and the tool that pushes the test images into it (tests/image);
 # skopeo + umoci are also the pull benchmark's peer.
-APT_TEST := $(APT_DEMO) runc gcc libc6-dev iproute2 hyperfine util-linux podman conmon containerd docker-registry skopeo umoci
+APT_TEST := $(APT_DEMO) runc gcc libc6-dev iproute2 hyperfine util-linux podman conmon containerd docker-registry skopeo umoci libseccomp2
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint pytest-host pytest-v2 bench apt-demo apt-test venv shim clean
